@@ -1,0 +1,532 @@
+"""The emulator's HTTP surface: Genie's REST API as the Databricks SDK speaks it.
+
+Routes translate between HTTP and :class:`GenieService`; the middleware does
+what cuts across them: authentication, request faults, counting, and turning
+every failure into Databricks' ``{"error_code", "message"}`` body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from genie_tools.emulator.auth import Authenticator
+from genie_tools.emulator.faults import Fault
+from genie_tools.emulator.records import Message
+from genie_tools.emulator.results import (
+    TableResult,
+    closed_statement,
+    manifest,
+    pending_statement,
+    statement_response,
+)
+from genie_tools.emulator.service import ApiError, GenieService
+
+PRINCIPAL = web.RequestKey("principal", str)
+SERVICE = web.AppKey("service", GenieService)
+AUTH = web.AppKey("auth", Authenticator)
+DOWNLOAD_CHUNK_ROWS = 100_000
+_PUBLIC = ("/.well-known/", "/oidc/", "/emulator/download/")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_HTTP_CODES = {400: "BAD_REQUEST", 404: "ENDPOINT_NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
+
+
+def error_response(err: ApiError) -> web.Response:
+    """Databricks' error body, with the status and any headers (Retry-After)."""
+    return web.json_response(
+        {"error_code": err.error_code, "message": err.message},
+        status=err.status,
+        headers=err.headers,
+    )
+
+
+@web.middleware
+async def _middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    service = request.app[SERVICE]
+    route = request.match_info.route.resource
+    service.stats.requests[route.canonical if route is not None else "unmatched"] += 1
+    fault = service.faults.take_request_fault(
+        request.method, request.path, request.match_info.get("space_id")
+    )
+    if fault is not None:
+        early = await _apply_fault_before(request, fault)
+        if early is not None:
+            return early
+    try:
+        if not request.path.startswith(_PUBLIC):
+            request[PRINCIPAL] = request.app[AUTH].principal_for(
+                request.headers.get("Authorization")
+            )
+        response = await handler(request)
+    except ApiError as err:
+        if err.status == 401:
+            service.stats.auth_failures += 1
+        response = error_response(err)
+    except web.HTTPException as exc:
+        code = _HTTP_CODES.get(exc.status, "BAD_REQUEST")
+        response = error_response(ApiError(exc.status, code, exc.reason))
+    if fault is not None and fault.kind == "connection_reset" and fault.when == "after":
+        _reset(request)
+        raise ConnectionResetError("injected connection reset after handling")
+    return response
+
+
+async def _apply_fault_before(request: web.Request, fault: Fault) -> web.StreamResponse | None:
+    if fault.kind == "slow_response":
+        await asyncio.sleep(fault.delay_seconds)
+        return None
+    if fault.kind == "http_error":
+        code = {503: "TEMPORARILY_UNAVAILABLE", 429: "RESOURCE_EXHAUSTED"}.get(
+            fault.status, "INTERNAL_ERROR"
+        )
+        return error_response(ApiError(fault.status, code, f"Injected HTTP {fault.status}."))
+    if fault.kind == "connection_reset" and fault.when == "before":
+        _reset(request)
+        raise ConnectionResetError("injected connection reset")
+    return None
+
+
+def _reset(request: web.Request) -> None:
+    """Drop the TCP connection without an answer (the client sees a reset)."""
+    transport = request.transport
+    if transport is not None:
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            import socket
+            import struct
+
+            # SO_LINGER 0: close with RST instead of FIN, as a crashed peer would.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    if not request.can_read_body:
+        return {}
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "MALFORMED_REQUEST", f"Request body is not valid JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise ApiError(400, "MALFORMED_REQUEST", "Request body must be a JSON object.")
+    return body
+
+
+def _int_param(request: web.Request, name: str) -> int | None:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ApiError(400, "INVALID_PARAMETER_VALUE", f"{name} must be an integer.") from exc
+
+
+class Routes:
+    """Request handlers, bound to one service."""
+
+    def __init__(self, service: GenieService, auth: Authenticator, workspace_id: str) -> None:
+        self.service = service
+        self.auth = auth
+        self.workspace_id = workspace_id
+        self._download_key = secrets.token_bytes(32)
+        self.downloads: dict[str, dict[str, Any]] = {}
+
+    # helpers -----------------------------------------------------------
+    def _message(self, request: web.Request) -> Message:
+        m = request.match_info
+        with self.service.lock:
+            return self.service.message(
+                m["space_id"], m["conversation_id"], m["message_id"], request[PRINCIPAL]
+            )
+
+    def _query_message(self, request: web.Request) -> Message:
+        msg = self._message(request)
+        wanted = request.match_info.get("attachment_id")
+        if not msg.has_query or (wanted is not None and wanted != msg.query_attachment_id):
+            raise ApiError(
+                404,
+                "RESOURCE_DOES_NOT_EXIST",
+                f"Message {msg.id} has no query attachment {wanted or ''}".strip() + ".",
+            )
+        return msg
+
+    async def _run(self, fn: Callable[[], Any]) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(None, fn)
+
+    def _start_execution(self, msg: Message) -> None:
+        if self.service.needs_execution(msg):
+            asyncio.get_running_loop().run_in_executor(None, self.service.execute, msg)
+
+    # discovery and auth ----------------------------------------------
+    async def databricks_config(self, request: web.Request) -> web.Response:
+        """``/.well-known/databricks-config``: where the OIDC endpoints are."""
+        base = f"{request.scheme}://{request.host}"
+        return web.json_response(
+            {"oidc_endpoint": f"{base}/oidc", "workspace_id": self.workspace_id}
+        )
+
+    async def oidc_discovery(self, request: web.Request) -> web.Response:
+        """The OAuth authorization-server metadata document."""
+        base = f"{request.scheme}://{request.host}/oidc"
+        return web.json_response(
+            {
+                "issuer": base,
+                "authorization_endpoint": f"{base}/v1/authorize",
+                "token_endpoint": f"{base}/v1/token",
+                "grant_types_supported": ["client_credentials"],
+            }
+        )
+
+    async def token(self, request: web.Request) -> web.Response:
+        """OAuth client-credentials token endpoint."""
+        form = {k: str(v) for k, v in (await request.post()).items()}
+        self.service.stats.token_requests += 1
+        try:
+            body = self.auth.issue(request.headers.get("Authorization"), form)
+        except ApiError as err:
+            return web.json_response(
+                {"error": err.error_code, "error_description": err.message}, status=err.status
+            )
+        return web.json_response(body)
+
+    # spaces --------------------------------------------------------------
+    async def list_spaces(self, request: web.Request) -> web.Response:
+        """``GET /api/2.0/genie/spaces``."""
+        with self.service.lock:
+            body = self.service.list_spaces(
+                request[PRINCIPAL],
+                _int_param(request, "page_size"),
+                request.query.get("page_token"),
+            )
+        return web.json_response(body)
+
+    async def get_space(self, request: web.Request) -> web.Response:
+        """``GET /api/2.0/genie/spaces/{space_id}``."""
+        serialized = request.query.get("include_serialized_space", "").lower() == "true"
+        with self.service.lock:
+            space = self.service.space(
+                request.match_info["space_id"],
+                request[PRINCIPAL],
+                need="CAN_EDIT" if serialized else "CAN_VIEW",
+            )
+            return web.json_response(self.service.space_wire(space, serialized=serialized))
+
+    # conversations and messages ---------------------------------------
+    async def start_conversation(self, request: web.Request) -> web.Response:
+        """``POST .../start-conversation``: a new conversation with its first message."""
+        body = await _json_body(request)
+        with self.service.lock:
+            msg, conv = self.service.ask(
+                request.match_info["space_id"], None, body.get("content"), request[PRINCIPAL]
+            )
+            now = self.service.clock()
+            payload = {
+                "conversation_id": conv.id,
+                "message_id": msg.id,
+                "conversation": conv.to_wire(),
+                "message": msg.to_wire(now),
+            }
+        self._start_execution(msg)
+        return web.json_response(payload)
+
+    async def create_message(self, request: web.Request) -> web.Response:
+        """``POST .../conversations/{id}/messages``: a follow-up question."""
+        body = await _json_body(request)
+        m = request.match_info
+        with self.service.lock:
+            msg, _ = self.service.ask(
+                m["space_id"], m["conversation_id"], body.get("content"), request[PRINCIPAL]
+            )
+            payload = msg.to_wire(self.service.clock())
+        self._start_execution(msg)
+        return web.json_response(payload)
+
+    async def list_conversations(self, request: web.Request) -> web.Response:
+        """``GET .../conversations``."""
+        with self.service.lock:
+            body = self.service.list_conversations(
+                request.match_info["space_id"],
+                request[PRINCIPAL],
+                request.query.get("include_all", "").lower() == "true",
+                _int_param(request, "page_size"),
+                request.query.get("page_token"),
+            )
+        return web.json_response(body)
+
+    async def delete_conversation(self, request: web.Request) -> web.Response:
+        """``DELETE .../conversations/{id}``."""
+        m = request.match_info
+        with self.service.lock:
+            self.service.delete_conversation(
+                m["space_id"], m["conversation_id"], request[PRINCIPAL]
+            )
+        return web.json_response({})
+
+    async def list_messages(self, request: web.Request) -> web.Response:
+        """``GET .../conversations/{id}/messages``."""
+        m = request.match_info
+        with self.service.lock:
+            body = self.service.list_messages(
+                m["space_id"],
+                m["conversation_id"],
+                request[PRINCIPAL],
+                _int_param(request, "page_size"),
+                request.query.get("page_token"),
+            )
+        return web.json_response(body)
+
+    async def get_message(self, request: web.Request) -> web.Response:
+        """``GET .../messages/{id}``: the poll every client makes."""
+        msg = self._message(request)
+        with self.service.lock:
+            self.service.stats.polls += 1
+            self.service.stats.polls_by_message[msg.id] += 1
+            return web.json_response(msg.to_wire(self.service.clock()))
+
+    async def delete_message(self, request: web.Request) -> web.Response:
+        """``DELETE .../messages/{id}``: an in-flight message ends CANCELLED."""
+        msg = self._message(request)
+        with self.service.lock:
+            now = self.service.clock()
+            if msg.status(now) not in ("COMPLETED", "FAILED", "CANCELLED", "QUERY_RESULT_EXPIRED"):
+                msg.cancelled_at = now
+        return web.json_response({})
+
+    async def feedback(self, request: web.Request) -> web.Response:
+        """``POST .../messages/{id}/feedback``."""
+        body = await _json_body(request)
+        rating = body.get("rating")
+        if rating not in ("POSITIVE", "NEGATIVE", "NONE"):
+            raise ApiError(
+                400, "INVALID_PARAMETER_VALUE", "rating must be POSITIVE, NEGATIVE or NONE."
+            )
+        msg = self._message(request)
+        with self.service.lock:
+            msg.feedback = {"rating": rating}
+            if body.get("comment"):
+                msg.feedback["comment"] = str(body["comment"])
+        return web.json_response({})
+
+    # results -------------------------------------------------------------
+    async def query_result(self, request: web.Request) -> web.Response:
+        """The query result of a message's query attachment (current and deprecated paths)."""
+        msg = self._query_message(request)
+        with self.service.lock:
+            self.service.stats.result_fetches += 1
+            status = msg.status(self.service.clock())
+        if status == "QUERY_RESULT_EXPIRED":
+            stmt = closed_statement(
+                msg.statement_id,
+                "The query result expired. Re-run it with execute-query "
+                "(POST .../attachments/{attachment_id}/execute-query).",
+            )
+        elif status == "COMPLETED" and msg.result is not None:
+            stmt = statement_response(msg.result)
+        elif status in ("FAILED", "CANCELLED"):
+            stmt = {
+                "statement_id": msg.statement_id,
+                "status": {"state": "FAILED" if status == "FAILED" else "CANCELED"},
+            }
+        elif status == "EXECUTING_QUERY":
+            stmt = pending_statement(msg.statement_id)
+        else:
+            raise ApiError(
+                400,
+                "INVALID_STATE",
+                f"Message {msg.id} is {status}; its query result is available from "
+                "EXECUTING_QUERY on.",
+            )
+        return web.json_response({"statement_response": stmt})
+
+    async def execute_query(self, request: web.Request) -> web.Response:
+        """Re-run a message's query (e.g. after its result expired)."""
+        msg = self._query_message(request)
+        with self.service.lock:
+            status = msg.status(self.service.clock())
+            if status not in ("COMPLETED", "QUERY_RESULT_EXPIRED"):
+                raise ApiError(
+                    400, "INVALID_STATE", f"Message {msg.id} is {status}; wait until it completes."
+                )
+            statement_id = self.service.new_id()
+        result: TableResult = await self._run(
+            lambda: self.service.run_sql(msg.interpretation.duckdb_sql or "", statement_id)
+        )
+        with self.service.lock:
+            msg.result = result
+            msg.statement_id = statement_id
+            msg.expires_at = self.service.clock() + msg.result_ttl
+        return web.json_response({"statement_response": statement_response(result)})
+
+    # full-result downloads --------------------------------------------
+    def _sign(self, download_id: str) -> str:
+        return hmac.new(self._download_key, download_id.encode(), hashlib.sha256).hexdigest()
+
+    async def generate_download(self, request: web.Request) -> web.Response:
+        """Start a full (uncapped) run of the query; answers a download id and signature."""
+        msg = self._query_message(request)
+        with self.service.lock:
+            if msg.status(self.service.clock()) not in ("COMPLETED", "QUERY_RESULT_EXPIRED"):
+                raise ApiError(400, "INVALID_STATE", f"Message {msg.id} has not completed.")
+            download_id = self.service.new_id()
+        entry: dict[str, Any] = {"message_id": msg.id, "result": None, "error": None}
+        self.downloads[download_id] = entry
+
+        def run() -> None:
+            try:
+                entry["result"] = self.service.run_sql(
+                    msg.interpretation.duckdb_sql or "", download_id, capped=False
+                )
+            except Exception as exc:  # surfaced as a FAILED statement
+                entry["error"] = str(exc)
+
+        asyncio.get_running_loop().run_in_executor(None, run)
+        return web.json_response(
+            {"download_id": download_id, "download_id_signature": self._sign(download_id)}
+        )
+
+    async def get_download(self, request: web.Request) -> web.Response:
+        """Poll a download: PENDING, then SUCCEEDED with external links to the chunks."""
+        msg = self._query_message(request)
+        download_id = request.match_info["download_id"]
+        entry = self.downloads.get(download_id)
+        signature = request.query.get("download_id_signature", "")
+        if entry is None or entry["message_id"] != msg.id:
+            raise ApiError(
+                404, "RESOURCE_DOES_NOT_EXIST", f"Download {download_id} does not exist."
+            )
+        if not hmac.compare_digest(signature, self._sign(download_id)):
+            raise ApiError(403, "PERMISSION_DENIED", "download_id_signature does not match.")
+        if entry["error"] is not None:
+            stmt: dict[str, Any] = {
+                "statement_id": download_id,
+                "status": {"state": "FAILED", "error": {"message": entry["error"]}},
+            }
+            return web.json_response({"statement_response": stmt})
+        result: TableResult | None = entry["result"]
+        if result is None:
+            return web.json_response(
+                {"statement_response": pending_statement(download_id, "PENDING")}
+            )
+        base = f"{request.scheme}://{request.host}/emulator/download/{download_id}"
+        chunk_count = max(1, -(-result.row_count // DOWNLOAD_CHUNK_ROWS))
+        links = []
+        chunks = []
+        for i in range(chunk_count):
+            start = i * DOWNLOAD_CHUNK_ROWS
+            count = min(DOWNLOAD_CHUNK_ROWS, result.row_count - start)
+            chunks.append({"chunk_index": i, "row_offset": start, "row_count": count})
+            links.append(
+                {
+                    "chunk_index": i,
+                    "row_offset": start,
+                    "row_count": count,
+                    "external_link": f"{base}/{i}?sig={self._sign(download_id)}",
+                    "next_chunk_index": i + 1 if i + 1 < chunk_count else None,
+                }
+            )
+        man = manifest(result, chunks=chunk_count)
+        man["chunks"] = chunks
+        stmt = {
+            "statement_id": download_id,
+            "status": {"state": "SUCCEEDED"},
+            "manifest": man,
+            "result": {"external_links": links},
+        }
+        return web.json_response({"statement_response": stmt})
+
+    async def download_chunk(self, request: web.Request) -> web.Response:
+        """A pre-signed chunk URL: the rows as a JSON array of arrays (no bearer token)."""
+        download_id = request.match_info["download_id"]
+        entry = self.downloads.get(download_id)
+        if entry is None or not hmac.compare_digest(
+            request.query.get("sig", ""), self._sign(download_id)
+        ):
+            raise ApiError(403, "PERMISSION_DENIED", "Invalid or expired link.")
+        result: TableResult | None = entry["result"]
+        index = int(request.match_info["chunk"])
+        if result is None:
+            raise ApiError(404, "RESOURCE_DOES_NOT_EXIST", "The download is not ready.")
+        start = index * DOWNLOAD_CHUNK_ROWS
+        return web.json_response(result.rows[start : start + DOWNLOAD_CHUNK_ROWS])
+
+    # emulator administration ------------------------------------------
+    async def admin_add_fault(self, request: web.Request) -> web.Response:
+        """Arm a fault (body: a :class:`Fault`)."""
+        body = await _json_body(request)
+        try:
+            fault = Fault.model_validate(body)
+        except ValueError as exc:
+            raise ApiError(400, "INVALID_PARAMETER_VALUE", str(exc)) from exc
+        self.service.add_fault(fault)
+        return web.json_response({"armed": [f.model_dump() for f in self.service.faults.pending()]})
+
+    async def admin_clear_faults(self, request: web.Request) -> web.Response:
+        """Disarm every fault."""
+        self.service.faults.clear()
+        return web.json_response({"armed": []})
+
+    async def admin_stats(self, request: web.Request) -> web.Response:
+        """Counters as JSON."""
+        from genie_tools.emulator.inspect import stats_snapshot
+
+        with self.service.lock:
+            return web.json_response(stats_snapshot(self.service))
+
+    async def admin_events(self, request: web.Request) -> web.Response:
+        """The status-change log."""
+        from genie_tools.emulator.inspect import event_log
+
+        with self.service.lock:
+            events = event_log(self.service)
+        return web.json_response({"events": [e.as_dict() for e in events]})
+
+
+def create_app(service: GenieService, auth: Authenticator, workspace_id: str) -> web.Application:
+    """Build the aiohttp application for one emulated workspace."""
+    app = web.Application(middlewares=[_middleware], client_max_size=8 * 1024 * 1024)
+    app[SERVICE] = service
+    app[AUTH] = auth
+    r = Routes(service, auth, workspace_id)
+    g = "/api/2.0/genie/spaces"
+    conv = g + "/{space_id}/conversations/{conversation_id}"
+    msg = conv + "/messages/{message_id}"
+    att = msg + "/attachments/{attachment_id}"
+    app.add_routes(
+        [
+            web.get("/.well-known/databricks-config", r.databricks_config),
+            web.get("/oidc/.well-known/oauth-authorization-server", r.oidc_discovery),
+            web.post("/oidc/v1/token", r.token),
+            web.get(g, r.list_spaces),
+            web.get(g + "/{space_id}", r.get_space),
+            web.post(g + "/{space_id}/start-conversation", r.start_conversation),
+            web.get(g + "/{space_id}/conversations", r.list_conversations),
+            web.delete(conv, r.delete_conversation),
+            web.get(conv + "/messages", r.list_messages),
+            web.post(conv + "/messages", r.create_message),
+            web.get(msg, r.get_message),
+            web.delete(msg, r.delete_message),
+            web.post(msg + "/feedback", r.feedback),
+            web.get(msg + "/query-result", r.query_result),
+            web.get(msg + "/query-result/{attachment_id}", r.query_result),
+            web.post(msg + "/execute-query", r.execute_query),
+            web.get(att + "/query-result", r.query_result),
+            web.post(att + "/execute-query", r.execute_query),
+            web.post(att + "/downloads", r.generate_download),
+            web.get(att + "/downloads/{download_id}", r.get_download),
+            web.get("/emulator/download/{download_id}/{chunk:\\d+}", r.download_chunk),
+            web.post("/emulator/admin/faults", r.admin_add_fault),
+            web.delete("/emulator/admin/faults", r.admin_clear_faults),
+            web.get("/emulator/admin/stats", r.admin_stats),
+            web.get("/emulator/admin/events", r.admin_events),
+        ]
+    )
+    return app

@@ -1,0 +1,366 @@
+"""The Genie service behind the HTTP routes: spaces, conversations, messages, limits.
+
+Operations are plain methods that return wire JSON or raise :class:`ApiError`;
+the HTTP layer (``server.py``) only translates. Query execution is handed back
+to the caller as a callable so that it runs off the event loop.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+import time
+import zlib
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from genie_tools.emulator.config import EmulatorConfig
+from genie_tools.emulator.data import Database
+from genie_tools.emulator.engine import ExampleEngine, Interpretation, summarize
+from genie_tools.emulator.faults import Fault, FaultPlan
+from genie_tools.emulator.latency import LatencyModel
+from genie_tools.emulator.records import Conversation, Message
+from genie_tools.emulator.results import TableResult, run_query
+from genie_tools.emulator.spaces import PERMISSION_RANK, SpaceDecl
+
+
+class ApiError(Exception):
+    """An error answer: HTTP status plus Databricks' ``{"error_code", "message"}`` body."""
+
+    def __init__(
+        self, status: int, error_code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error_code = error_code
+        self.message = message
+        self.headers = headers or {}
+
+
+@dataclass
+class Stats:
+    """Counters for tests and benchmarks (read with ``GenieEmulator.stats()``)."""
+
+    questions: int = 0
+    questions_by_space: Counter[str] = field(default_factory=Counter)
+    questions_by_conversation: Counter[str] = field(default_factory=Counter)
+    polls: int = 0
+    polls_by_message: Counter[str] = field(default_factory=Counter)
+    rate_limited: int = 0
+    rate_limited_by_space: Counter[str] = field(default_factory=Counter)
+    token_requests: int = 0
+    requests: Counter[str] = field(default_factory=Counter)
+    result_fetches: int = 0
+    auth_failures: int = 0
+
+
+class RateLimiter:
+    """A sliding window of question timestamps for the whole workspace."""
+
+    def __init__(self, limit: int, window: float) -> None:
+        self.limit = limit
+        self.window = window
+        self._times: deque[float] = deque()
+
+    def acquire(self, now: float) -> float | None:
+        """Record a question at ``now``; return seconds to wait instead when over the limit."""
+        while self._times and self._times[0] <= now - self.window:
+            self._times.popleft()
+        if len(self._times) >= self.limit:
+            return self._times[0] + self.window - now
+        self._times.append(now)
+        return None
+
+
+def _page(items: list[Any], page_size: int | None, page_token: str | None) -> tuple[list[Any], str]:
+    try:
+        start = int(page_token) if page_token else 0
+    except ValueError as exc:
+        raise ApiError(400, "INVALID_PARAMETER_VALUE", "page_token is not valid") from exc
+    size = page_size if page_size and page_size > 0 else 100
+    chunk = items[start : start + size]
+    next_token = str(start + size) if start + size < len(items) else ""
+    return chunk, next_token
+
+
+class GenieService:
+    """Everything the emulator knows and does, independent of HTTP."""
+
+    def __init__(
+        self,
+        config: EmulatorConfig,
+        database: Database,
+        *,
+        speed: float,
+        seed: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.db = database
+        self.clock = clock
+        self.lock = threading.RLock()
+        self._rng = random.Random(seed)
+        self.latency = LatencyModel(config.latency, speed=speed, seed=seed)
+        self.faults = FaultPlan(config.faults, seed=seed)
+        self.limiter = RateLimiter(config.limits.qpm, config.limits.rate_window_seconds)
+        self.spaces: dict[str, SpaceDecl] = {s.id: s for s in config.spaces}
+        self.engines = {s.id: ExampleEngine(s) for s in config.spaces}
+        self.conversations: dict[str, Conversation] = {}
+        self.messages: dict[str, Message] = {}
+        self.stats = Stats()
+        self.created = clock()
+
+    # ids ---------------------------------------------------------------
+    def new_id(self) -> str:
+        """A 32-hex-digit id, deterministic by seed."""
+        return f"{self._rng.getrandbits(128):032x}"
+
+    @staticmethod
+    def user_id(principal: str) -> int:
+        """A stable numeric user id for a principal."""
+        return 1_000_000 + zlib.crc32(principal.encode())
+
+    # spaces --------------------------------------------------------------
+    def space(self, space_id: str, principal: str, *, need: str = "CAN_VIEW") -> SpaceDecl:
+        """The space, if ``principal`` holds at least ``need`` on it."""
+        space = self.spaces.get(space_id)
+        if space is None or space.permission_for(principal) == 0:
+            raise ApiError(
+                404, "RESOURCE_DOES_NOT_EXIST", f"Genie space {space_id} does not exist."
+            )
+        if space.permission_for(principal) < PERMISSION_RANK[need]:
+            raise ApiError(
+                403,
+                "PERMISSION_DENIED",
+                f"User {principal} does not have {need} permission on Genie space {space_id}. "
+                f"Ask the space owner to grant {need}.",
+            )
+        return space
+
+    def space_wire(self, space: SpaceDecl, *, serialized: bool) -> dict[str, Any]:
+        """The ``GenieSpace`` JSON."""
+        body: dict[str, Any] = {
+            "space_id": space.id,
+            "title": space.title,
+            "description": space.description,
+            "warehouse_id": space.warehouse_id,
+            "parent_path": space.parent_path,
+            "etag": f"{zlib.crc32(space.model_dump_json().encode()):08x}",
+        }
+        if serialized:
+            body["serialized_space"] = space.serialized()
+        return body
+
+    def list_spaces(
+        self, principal: str, page_size: int | None, token: str | None
+    ) -> dict[str, Any]:
+        """Spaces the principal can see, a page at a time."""
+        visible = [s for s in self.spaces.values() if s.permission_for(principal) > 0]
+        page, next_token = _page(visible, page_size, token)
+        body: dict[str, Any] = {"spaces": [self.space_wire(s, serialized=False) for s in page]}
+        if next_token:
+            body["next_page_token"] = next_token
+        return body
+
+    # conversations ----------------------------------------------------
+    def conversation(self, space_id: str, conversation_id: str, principal: str) -> Conversation:
+        """A conversation of the space, visible to its owner."""
+        conv = self.conversations.get(conversation_id)
+        if conv is None or conv.space_id != space_id:
+            raise ApiError(
+                404, "RESOURCE_DOES_NOT_EXIST", f"Conversation {conversation_id} does not exist."
+            )
+        if conv.principal != principal:
+            raise ApiError(
+                403, "PERMISSION_DENIED", f"Conversation {conversation_id} belongs to another user."
+            )
+        return conv
+
+    def message(
+        self, space_id: str, conversation_id: str, message_id: str, principal: str
+    ) -> Message:
+        """A message of the conversation."""
+        self.conversation(space_id, conversation_id, principal)
+        msg = self.messages.get(message_id)
+        if msg is None or msg.conversation_id != conversation_id:
+            raise ApiError(404, "RESOURCE_DOES_NOT_EXIST", f"Message {message_id} does not exist.")
+        return msg
+
+    def list_conversations(
+        self, space_id: str, principal: str, include_all: bool, size: int | None, token: str | None
+    ) -> dict[str, Any]:
+        """Conversations of a space, newest first: the caller's, or everyone's."""
+        self.space(space_id, principal)
+        convs = [
+            c
+            for c in self.conversations.values()
+            if c.space_id == space_id and (include_all or c.principal == principal)
+        ]
+        convs.sort(key=lambda c: c.created, reverse=True)
+        page, next_token = _page(convs, size, token)
+        body: dict[str, Any] = {"conversations": [c.to_summary() for c in page]}
+        if next_token:
+            body["next_page_token"] = next_token
+        return body
+
+    def list_messages(
+        self, space_id: str, conversation_id: str, principal: str, size: int | None, tok: str | None
+    ) -> dict[str, Any]:
+        """Messages of a conversation, oldest first."""
+        conv = self.conversation(space_id, conversation_id, principal)
+        now = self.clock()
+        msgs = [self.messages[m] for m in conv.message_ids]
+        page, next_token = _page(msgs, size, tok)
+        body: dict[str, Any] = {"messages": [m.to_wire(now) for m in page]}
+        if next_token:
+            body["next_page_token"] = next_token
+        return body
+
+    def delete_conversation(self, space_id: str, conversation_id: str, principal: str) -> None:
+        """Delete a conversation and its messages."""
+        conv = self.conversation(space_id, conversation_id, principal)
+        for mid in conv.message_ids:
+            self.messages.pop(mid, None)
+        del self.conversations[conv.id]
+
+    # questions ---------------------------------------------------------
+    def ask(
+        self, space_id: str, conversation_id: str | None, content: Any, principal: str
+    ) -> tuple[Message, Conversation]:
+        """Create a message (and a conversation when ``conversation_id`` is None).
+
+        Validation happens before the rate limiter, so bad requests cost no quota.
+        """
+        limits = self.config.limits
+        space = self.space(space_id, principal, need="CAN_RUN")
+        if not isinstance(content, str) or not content.strip():
+            raise ApiError(400, "INVALID_PARAMETER_VALUE", "content must be a non-empty string.")
+        if len(content) > limits.max_message_length:
+            raise ApiError(
+                400,
+                "INVALID_PARAMETER_VALUE",
+                f"content is {len(content)} characters; the limit is {limits.max_message_length}.",
+            )
+        now = self.clock()
+        if conversation_id is None:
+            used = sum(1 for c in self.conversations.values() if c.space_id == space_id)
+            if used >= limits.max_conversations_per_space:
+                raise ApiError(
+                    400,
+                    "RESOURCE_LIMIT_EXCEEDED",
+                    f"Space {space_id} has reached {limits.max_conversations_per_space} "
+                    "conversations; delete old ones to start new ones.",
+                )
+            conv = None
+        else:
+            conv = self.conversation(space_id, conversation_id, principal)
+            if len(conv.message_ids) >= limits.max_messages_per_conversation:
+                raise ApiError(
+                    400,
+                    "RESOURCE_LIMIT_EXCEEDED",
+                    f"Conversation {conversation_id} has reached "
+                    f"{limits.max_messages_per_conversation} messages; start a new conversation.",
+                )
+        wait = self.limiter.acquire(now)
+        if wait is not None:
+            self.stats.rate_limited += 1
+            self.stats.rate_limited_by_space[space_id] += 1
+            retry_after = max(1, math.ceil(wait))
+            raise ApiError(
+                429,
+                "RESOURCE_EXHAUSTED",
+                f"Too many questions: the workspace limit is {limits.qpm} per "
+                f"{limits.rate_window_seconds:g} s. Retry after {retry_after} s.",
+                headers={"Retry-After": str(retry_after)},
+            )
+        if conv is None:
+            conv = Conversation(
+                id=self.new_id(),
+                space_id=space_id,
+                title=content.strip()[:100],
+                principal=principal,
+                user_id=self.user_id(principal),
+                created=now,
+                updated=now,
+            )
+            self.conversations[conv.id] = conv
+        history = [self.messages[m].interpretation for m in conv.message_ids]
+        interpretation = self.engines[space.id].interpret(content.strip(), history)
+        msg = self._new_message(space_id, conv, content, principal, interpretation, now)
+        conv.message_ids.append(msg.id)
+        conv.updated = now
+        self.messages[msg.id] = msg
+        self.stats.questions += 1
+        self.stats.questions_by_space[space_id] += 1
+        self.stats.questions_by_conversation[conv.id] += 1
+        return msg, conv
+
+    def _new_message(
+        self,
+        space_id: str,
+        conv: Conversation,
+        content: str,
+        principal: str,
+        interpretation: Interpretation,
+        now: float,
+    ) -> Message:
+        fault = self.faults.take_message_fault(space_id)
+        kind = fault.kind if fault else None
+        terminal = {"stuck": None, "cancelled": "CANCELLED"}.get(kind or "", "COMPLETED")
+        if kind == "failed":
+            terminal = "FAILED"
+        with_query = interpretation.sql is not None and kind not in ("failed",)
+        msg = Message(
+            id=self.new_id(),
+            space_id=space_id,
+            conversation_id=conv.id,
+            content=content,
+            principal=principal,
+            user_id=self.user_id(principal),
+            created=now,
+            schedule=self.latency.schedule(now, with_query=with_query, terminal=terminal),
+            interpretation=interpretation,
+            query_attachment_id=self.new_id(),
+            text_attachment_id=self.new_id(),
+            suggestions_attachment_id=self.new_id(),
+            statement_id=self.new_id(),
+            result_ttl=self.config.limits.result_ttl_seconds,
+            fault=kind,
+            expire_on_completion=kind == "expired_result",
+        )
+        if kind == "failed" and fault is not None:
+            msg.error = {"error": fault.error_message, "type": fault.error_type}
+        return msg
+
+    def needs_execution(self, msg: Message) -> bool:
+        """Whether the message's query should run (not for stuck, failed or cancelled ones)."""
+        return msg.has_query and msg.fault not in ("stuck", "failed", "cancelled")
+
+    def execute(self, msg: Message) -> None:
+        """Run the message's query (call from a worker thread) and finish its answer."""
+        try:
+            result = self.run_sql(msg.interpretation.duckdb_sql or "", msg.statement_id)
+        except Exception as exc:  # the engine's SQL failed on the warehouse: Genie says FAILED
+            msg.error = {"error": f"SQL execution failed: {exc}", "type": "SQL_EXECUTION_EXCEPTION"}
+            msg.result_ready_at = self.clock()
+            return
+        msg.result = result
+        msg.summary = summarize(result)
+        ready = self.clock()
+        msg.result_ready_at = ready
+        done = msg.completed_at() or ready
+        msg.expires_at = done if msg.expire_on_completion else done + msg.result_ttl
+
+    def run_sql(self, duckdb_sql: str, statement_id: str, *, capped: bool = True) -> TableResult:
+        """Execute DuckDB SQL with Genie's row cap (worker thread)."""
+        cap = self.config.limits.max_result_rows if capped else None
+        result = run_query(self.db.cursor(), duckdb_sql, max_rows=cap)
+        result.statement_id = statement_id
+        return result
+
+    def add_fault(self, fault: Fault) -> None:
+        """Arm a fault."""
+        self.faults.add(fault)

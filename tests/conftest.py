@@ -1,0 +1,124 @@
+"""Shared fixtures: a real emulator over loopback, the real SDK, and DuckDB as the referee."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from genie_tools.emulator import GenieEmulator
+from genie_tools.emulator.data import default_data_dir, ensure_tpch
+
+pytest_plugins = ["pytester"]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _clean_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Keep the developer's Databricks settings out of the tests."""
+    saved = {k: v for k, v in os.environ.items() if k.startswith(("DATABRICKS_", "GENIE_"))}
+    for key in saved:
+        if key != "GENIE_TOOLS_CACHE_DIR":
+            del os.environ[key]
+    home = tmp_path_factory.mktemp("home")
+    os.environ["DATABRICKS_CONFIG_FILE"] = str(home / "databrickscfg")
+    os.environ["MLFLOW_TRACKING_URI"] = f"file://{home / 'mlruns'}"
+    yield
+    os.environ.update(saved)
+
+
+@pytest.fixture(scope="session")
+def emu() -> Iterator[GenieEmulator]:
+    """One instant, unthrottled emulator for the session (tests must not change its faults)."""
+    with GenieEmulator(speed=0, qpm=100_000, seed=7) as emulator:
+        yield emulator
+
+
+@pytest.fixture(scope="session")
+def w(emu: GenieEmulator) -> Any:
+    """A real ``WorkspaceClient`` talking to the session emulator."""
+    return emu.workspace_client()
+
+
+@pytest.fixture
+def make_emulator() -> Iterator[Callable[..., GenieEmulator]]:
+    """Start emulators with custom options; they stop after the test."""
+    started: list[GenieEmulator] = []
+
+    def make(**options: Any) -> GenieEmulator:
+        options.setdefault("speed", 0)
+        emulator = GenieEmulator(**options).start()
+        started.append(emulator)
+        return emulator
+
+    yield make
+    for emulator in started:
+        emulator.stop()
+
+
+@pytest.fixture(scope="session")
+def sales_space(emu: GenieEmulator) -> str:
+    """The id of the "Sales & revenue" space."""
+    return next(s.id for s in emu.config.spaces if s.title == "Sales & revenue")
+
+
+@pytest.fixture(scope="session")
+def duckdb_reference() -> Iterator[Callable[[str], list[tuple[Any, ...]]]]:
+    """Run Databricks SQL on an independent DuckDB connection over the same TPC-H file."""
+    import duckdb
+    import sqlglot
+
+    path = ensure_tpch(default_data_dir(), 0.1)
+    con = duckdb.connect(":memory:")
+    con.execute(f"ATTACH '{path}' AS samples (READ_ONLY)")
+
+    def run(databricks_sql: str) -> list[tuple[Any, ...]]:
+        sql = sqlglot.transpile(databricks_sql, read="databricks", write="duckdb")[0]
+        return con.execute(sql).fetchall()
+
+    yield run
+    con.close()
+
+
+def parse_wire(value: str | None, type_name: str) -> Any:
+    """Turn a ``data_array`` string back into a Python value by its manifest type."""
+    if value is None:
+        return None
+    if type_name in ("INT", "LONG", "SHORT", "BYTE"):
+        return int(value)
+    if type_name == "DECIMAL":
+        return decimal.Decimal(value)
+    if type_name in ("DOUBLE", "FLOAT"):
+        return float(value)
+    if type_name == "DATE":
+        return dt.date.fromisoformat(value)
+    if type_name == "BOOLEAN":
+        return value == "true"
+    return value
+
+
+def assert_same_rows(
+    statement: Any, expected: list[tuple[Any, ...]], *, ordered: bool = True
+) -> None:
+    """Compare a ``StatementResponse`` with DuckDB's own rows, value by value."""
+    columns = statement.manifest.schema.columns
+    got = [
+        tuple(parse_wire(v, c.type_name.value) for v, c in zip(row, columns, strict=True))
+        for row in statement.result.data_array or []
+    ]
+    want = [tuple(_normalise(v) for v in row) for row in expected]
+    got = [tuple(_normalise(v) for v in row) for row in got]
+    if not ordered:
+        got, want = sorted(got, key=repr), sorted(want, key=repr)
+    assert got == want
+
+
+def _normalise(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, 6)
+    if isinstance(value, decimal.Decimal):
+        return round(float(value), 6)
+    return value
