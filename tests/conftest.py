@@ -26,6 +26,7 @@ def _clean_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Non
     home = tmp_path_factory.mktemp("home")
     os.environ["DATABRICKS_CONFIG_FILE"] = str(home / "databrickscfg")
     os.environ["MLFLOW_TRACKING_URI"] = f"file://{home / 'mlruns'}"
+    os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"
     yield
     os.environ.update(saved)
 
@@ -95,6 +96,8 @@ def parse_wire(value: str | None, type_name: str) -> Any:
         return float(value)
     if type_name == "DATE":
         return dt.date.fromisoformat(value)
+    if type_name == "TIMESTAMP":
+        return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).replace(tzinfo=None)
     if type_name == "BOOLEAN":
         return value == "true"
     return value

@@ -93,6 +93,7 @@ class Database:
         duckdb = require("duckdb", extra="emulator", purpose="The Genie emulator")
         self._con: Any = duckdb.connect(":memory:")
         self._local = threading.local()
+        self._cursor_lock = threading.Lock()
         if config.tpch_scale is not None:
             tpch = ensure_tpch(data_dir, config.tpch_scale)
             self._con.execute(f"ATTACH '{_quote(str(tpch))}' AS samples (READ_ONLY)")
@@ -120,7 +121,9 @@ class Database:
         """This thread's cursor."""
         cur = getattr(self._local, "cursor", None)
         if cur is None:
-            cur = self._con.cursor()
+            # DuckDB refuses (rather than waits) when two threads use the parent at once.
+            with self._cursor_lock:
+                cur = self._con.cursor()
             self._local.cursor = cur
         return cur
 

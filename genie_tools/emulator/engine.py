@@ -1,22 +1,30 @@
 """NL→SQL: turn a question into the SQL a space's declaration supports.
 
-Real Genie leans on a space's example question → SQL pairs; so does this
-engine: a question that matches an example (exactly, or nearly: same words in
-another order, small wording changes) gets that example's SQL. Anything else
-gets an honest clarification with questions the space can answer — never a
+Real Genie trusts a space's curated example question → SQL pairs first; so does
+this engine. Other questions go to the planner (``nl2sql``), which reads them
+against the space's declaration and data. When neither is confident the answer
+is an honest clarification with questions the space can answer — never a
 confident wrong answer. All SQL is checked to be one read-only SELECT over the
 space's own tables before it may run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import re
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from genie_tools._optional import require
+from genie_tools.emulator.nl2sql.compile import SqlWriter
+from genie_tools.emulator.nl2sql.intent import Filter, Intent
+from genie_tools.emulator.nl2sql.parse import QuestionParser, Unanswerable
+from genie_tools.emulator.nl2sql.schema import SpaceSchema
 from genie_tools.emulator.results import TableResult
-from genie_tools.emulator.spaces import SpaceDecl
+from genie_tools.emulator.spaces import ExampleSql, SpaceDecl
 
 _WORD = re.compile(r"[a-z0-9]+")
 # Words that carry no meaning for matching a question to an example.
@@ -45,6 +53,8 @@ class Interpretation:
     description: str = ""
     clarification: str | None = None
     suggested_questions: list[str] = field(default_factory=list)
+    intent: Intent | None = None
+    """The planner's reading, kept so that follow-ups can modify it."""
 
 
 def _tokens(text: str) -> list[str]:
@@ -54,6 +64,9 @@ def _tokens(text: str) -> list[str]:
 def similarity(a: str, b: str) -> float:
     """How alike two questions are, 0..1, ignoring case, punctuation, order and filler words.
 
+    Questions that mention different numbers (years, top N) are never alike: the
+    answer to "orders in 1994" is not the answer to "orders in 1996".
+
     Example:
         >>> similarity("What was total revenue by year?", "total revenue by year") == 1.0
         True
@@ -61,10 +74,12 @@ def similarity(a: str, b: str) -> float:
     ta, tb = _tokens(a), _tokens(b)
     if not ta or not tb:
         return 0.0
+    if {t for t in ta if t.isdigit()} != {t for t in tb if t.isdigit()}:
+        return 0.0
     sa, sb = set(ta), set(tb)
     jaccard = len(sa & sb) / len(sa | sb)
-    sequence = difflib.SequenceMatcher(None, " ".join(sorted(sa)), " ".join(sorted(sb))).ratio()
-    return max(jaccard, sequence)
+    sequence = difflib.SequenceMatcher(None, " ".join(ta), " ".join(tb)).ratio()
+    return min(jaccard, sequence) if jaccard < 1 else 1.0
 
 
 def check_read_only(sql: str, allowed_tables: set[str]) -> None:
@@ -107,61 +122,161 @@ def to_duckdb(sql: str) -> str:
     return str(sqlglot.transpile(sql, read="databricks", write="duckdb")[0])
 
 
-class ExampleEngine:
-    """Answers the questions a space's examples answer; asks for clarification otherwise.
+class SpaceEngine:
+    """Answers questions over one space: curated examples first, then the NL→SQL planner.
+
+    Args:
+        space: The space declaration.
+        cursor: Returns a DuckDB cursor, used once to read types, keys and
+            values from the data. Without it only the examples are answered.
 
     Example:
         >>> from genie_tools.emulator.spaces import default_spaces_path, load_spaces
         >>> space = load_spaces(default_spaces_path())[0]
-        >>> engine = ExampleEngine(space)
+        >>> engine = SpaceEngine(space)
         >>> engine.interpret(space.example_sqls[0].question, []).sql is not None
         True
     """
 
-    threshold = 0.72
+    example_threshold = 0.9
+    fallback_threshold = 0.72
 
-    def __init__(self, space: SpaceDecl) -> None:
+    def __init__(self, space: SpaceDecl, cursor: Callable[[], Any] | None = None) -> None:
         self.space = space
         self.allowed_tables = {t.name.lower() for t in space.tables}
+        self._cursor = cursor
+        self._ready = threading.Event()
+        self._lock = threading.Lock()
+        self._parser: QuestionParser | None = None
+        self._writer: SqlWriter | None = None
+        self.error: Exception | None = None
+
+    def prepare(self) -> None:
+        """Read the data this space needs (types, keys, values); idempotent, thread-safe."""
+        with self._lock:
+            if self._ready.is_set() or self._cursor is None:
+                self._ready.set()
+                return
+            try:
+                schema = SpaceSchema(self.space, self._cursor())
+                self._parser, self._writer = QuestionParser(schema), SqlWriter(schema)
+            except Exception as exc:  # a broken declaration leaves the examples working
+                self.error = exc
+            finally:
+                self._ready.set()
 
     def interpret(self, question: str, history: list[Interpretation]) -> Interpretation:
         """Map ``question`` (with the conversation's earlier interpretations) to SQL."""
+        self.prepare()
+        previous = next((h for h in reversed(history) if h.sql is not None), None)
+        example, score = self._closest_example(question)
+        if example is not None and score >= self.example_threshold:
+            return self._from_example(question, example)
+        reason = "I couldn't map that to this space's data with confidence."
+        if self._parser is not None and self._writer is not None:
+            try:
+                intent = self._parser.parse(question, self._intent_of(previous))
+                sql = self._writer.write(intent)
+                check_read_only(sql, self.allowed_tables)
+                return Interpretation(
+                    question=question,
+                    sql=sql,
+                    duckdb_sql=to_duckdb(sql),
+                    title=describe(intent),
+                    description=f"{describe(intent)}, computed from {self._sources(intent)}.",
+                    suggested_questions=self.suggestions(),
+                    intent=intent,
+                )
+            except Unanswerable as exc:
+                reason = exc.reason
+            except (LookupError, UnsafeSqlError):
+                pass
+        if example is not None and score >= self.fallback_threshold and previous is None:
+            return self._from_example(question, example)
+        return self.clarify(question, reason)
+
+    def _closest_example(self, question: str) -> tuple[ExampleSql | None, float]:
         best, score = None, 0.0
         for example in self.space.example_sqls:
             s = similarity(question, example.question)
             if s > score:
                 best, score = example, s
-        if best is None or score < self.threshold:
-            return self.clarify(question)
+        return best, score
+
+    def _from_example(self, question: str, example: ExampleSql) -> Interpretation:
         try:
-            check_read_only(best.sql, self.allowed_tables)
+            check_read_only(example.sql, self.allowed_tables)
         except UnsafeSqlError:
             # A declaration that writes or leaves the space never runs: ask instead.
-            return self.clarify(question)
+            return self.clarify(question, "That example is not a read-only query of this space.")
+        intent = None
+        if self._parser is not None:
+            with contextlib.suppress(Unanswerable, LookupError):
+                intent = self._parser.parse(example.question, None)
         return Interpretation(
             question=question,
-            sql=best.sql.strip(),
-            duckdb_sql=to_duckdb(best.sql),
-            title=best.question.rstrip("?"),
-            description=f"Answers: {best.question}",
-            suggested_questions=self.suggestions(exclude=best.question),
+            sql=example.sql.strip(),
+            duckdb_sql=to_duckdb(example.sql),
+            title=example.question.rstrip("?"),
+            description=f"Answers: {example.question}",
+            suggested_questions=self.suggestions(exclude=example.question),
+            intent=intent,
         )
 
-    def clarify(self, question: str) -> Interpretation:
+    def _intent_of(self, previous: Interpretation | None) -> Intent | None:
+        return previous.intent if previous is not None else None
+
+    def _sources(self, intent: Intent) -> str:
+        tables = {m_t for m in intent.metrics for m_t in m.tables}
+        tables |= {g.column.table for g in intent.groups} | {f.column.table for f in intent.filters}
+        return ", ".join(sorted(tables))
+
+    def clarify(self, question: str, reason: str = "") -> Interpretation:
         """An honest clarification with questions this space can answer."""
+        lead = reason or "I couldn't map that to this space's data with confidence."
         return Interpretation(
             question=question,
             clarification=(
-                f"I couldn't map that to the data in {self.space.title!r} with confidence. "
-                "Could you rephrase it, or pick one of the suggested questions?"
+                f"{lead} In {self.space.title!r} I can answer questions about "
+                f"{self._topics()}. Could you rephrase, or pick one of the suggested questions?"
             ),
             suggested_questions=self.suggestions(),
         )
+
+    def _topics(self) -> str:
+        names = [m.name for m in self.space.measures[:4]]
+        return ", ".join(names) if names else "its tables"
 
     def suggestions(self, *, exclude: str | None = None, limit: int = 3) -> list[str]:
         """Sample questions of the space, without ``exclude``."""
         pool = self.space.sample_questions or [e.question for e in self.space.example_sqls]
         return [q for q in pool if q != exclude][:limit]
+
+
+def describe(intent: Intent) -> str:
+    """A short title for an intent, e.g. "Revenue by region in 1996"."""
+    what = " and ".join(m.name.replace("_", " ") for m in intent.metrics) or "rows"
+    text = what[:1].upper() + what[1:]
+    groups = [g.name.replace("_", " ") for g in intent.groups]
+    if groups:
+        text += " by " + " and ".join(groups)
+    filters = [_describe_filter(f) for f in intent.filters]
+    if filters:
+        text += " (" + "; ".join(filters) + ")"
+    if intent.limit:
+        text = f"Top {intent.limit}: {text}" if intent.descending is not False else f"Bottom {intent.limit}: {text}"
+    return text
+
+
+def _describe_filter(f: Filter) -> str:
+    name = " ".join(f.column.words) or f.column.name
+    if f.op == "RANGE":
+        return f"{name} from {f.values[0]} to before {f.values[1]}"
+    if f.op in ("IN", "YEARS"):
+        return f"{name} in {', '.join(str(v) for v in f.values)}"
+    if f.op == "LIKE":
+        return f"{name} contains {f.values[0]}"
+    return f"{name} {f.op} {f.values[0]}"
 
 
 def summarize(result: TableResult) -> str:

@@ -14,21 +14,21 @@ from typing import Any
 
 # DuckDB type (prefix) -> (Databricks type_name, type_text)
 _TYPES: list[tuple[str, str, str]] = [
-    ("BIGINT", "LONG", "bigint"),
-    ("UBIGINT", "DECIMAL", "decimal(20,0)"),
-    ("HUGEINT", "DECIMAL", "decimal(38,0)"),
-    ("INTEGER", "INT", "int"),
-    ("UINTEGER", "LONG", "bigint"),
-    ("SMALLINT", "SHORT", "smallint"),
-    ("TINYINT", "BYTE", "tinyint"),
-    ("DOUBLE", "DOUBLE", "double"),
-    ("FLOAT", "FLOAT", "float"),
-    ("BOOLEAN", "BOOLEAN", "boolean"),
-    ("DATE", "DATE", "date"),
-    ("TIMESTAMP", "TIMESTAMP", "timestamp"),
-    ("VARCHAR", "STRING", "string"),
-    ("BLOB", "BINARY", "binary"),
-    ("INTERVAL", "INTERVAL", "interval"),
+    ("BIGINT", "LONG", "BIGINT"),
+    ("UBIGINT", "DECIMAL", "DECIMAL(20,0)"),
+    ("HUGEINT", "DECIMAL", "DECIMAL(38,0)"),
+    ("INTEGER", "INT", "INT"),
+    ("UINTEGER", "LONG", "BIGINT"),
+    ("SMALLINT", "SHORT", "SMALLINT"),
+    ("TINYINT", "BYTE", "TINYINT"),
+    ("DOUBLE", "DOUBLE", "DOUBLE"),
+    ("FLOAT", "FLOAT", "FLOAT"),
+    ("BOOLEAN", "BOOLEAN", "BOOLEAN"),
+    ("DATE", "DATE", "DATE"),
+    ("TIMESTAMP", "TIMESTAMP", "TIMESTAMP"),
+    ("VARCHAR", "STRING", "STRING"),
+    ("BLOB", "BINARY", "BINARY"),
+    ("INTERVAL", "INTERVAL", "INTERVAL"),
 ]
 _DECIMAL = re.compile(r"DECIMAL\((\d+),\s*(\d+)\)")
 
@@ -38,22 +38,22 @@ def databricks_type(duckdb_type: str) -> tuple[str, str]:
 
     Example:
         >>> databricks_type("DECIMAL(15,2)")
-        ('DECIMAL', 'decimal(15,2)')
+        ('DECIMAL', 'DECIMAL(15,2)')
     """
     upper = duckdb_type.upper()
     match = _DECIMAL.fullmatch(upper)
     if match:
-        return "DECIMAL", f"decimal({match.group(1)},{match.group(2)})"
+        return "DECIMAL", f"DECIMAL({match.group(1)},{match.group(2)})"
     for prefix, name, text in _TYPES:
         if upper == prefix or upper.startswith(prefix + " ") or upper.startswith(prefix + "("):
             return name, text
     if upper.endswith("[]"):
-        return "ARRAY", f"array<{databricks_type(upper[:-2])[1]}>"
+        return "ARRAY", f"ARRAY<{databricks_type(upper[:-2])[1]}>"
     if upper.startswith("STRUCT"):
-        return "STRUCT", "struct"
+        return "STRUCT", "STRUCT"
     if upper.startswith("MAP"):
-        return "MAP", "map"
-    return "STRING", "string"
+        return "MAP", "MAP"
+    return "STRING", "STRING"
 
 
 def to_wire(value: Any) -> str | None:

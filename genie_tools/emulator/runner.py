@@ -160,6 +160,8 @@ class GenieEmulator:
 
         try:
             loop.run_until_complete(main())
+            # Queries still running in worker threads finish before the data closes.
+            loop.run_until_complete(loop.shutdown_default_executor())
         finally:
             loop.close()
 
@@ -171,6 +173,8 @@ class GenieEmulator:
             self._loop.call_soon_threadsafe(self._stopped.set)
         self._thread.join(timeout=10)
         self._thread = None
+        if self._service is not None:
+            self._service.close()
         if self._db is not None:
             self._db.close()
             self._db = None
@@ -201,16 +205,19 @@ class GenieEmulator:
                 ``retry_timeout_seconds``.
         """
         from databricks.sdk import WorkspaceClient
+        from databricks.sdk.config import Config
 
         if oauth:
-            return WorkspaceClient(
+            cfg = Config(
                 host=self.url,
                 client_id=self.client_id,
                 client_secret=self.client_secret,
                 auth_type="oauth-m2m",
                 **config,
             )
-        return WorkspaceClient(host=self.url, token=self.token, auth_type="pat", **config)
+        else:
+            cfg = Config(host=self.url, token=self.token, auth_type="pat", **config)
+        return WorkspaceClient(config=cfg)
 
     # inspection and control -----------------------------------------------
     def stats(self) -> dict[str, Any]:

@@ -8,6 +8,7 @@ every failure into Databricks' ``{"error_code", "message"}`` body.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -356,7 +357,7 @@ class Routes:
                 raise ApiError(
                     400, "INVALID_STATE", f"Message {msg.id} is {status}; wait until it completes."
                 )
-            statement_id = self.service.new_id()
+            statement_id = self.service.new_statement_id()
         result: TableResult = await self._run(
             lambda: self.service.run_sql(msg.interpretation.duckdb_sql or "", statement_id)
         )
@@ -420,6 +421,11 @@ class Routes:
         chunk_count = max(1, -(-result.row_count // DOWNLOAD_CHUNK_ROWS))
         links = []
         chunks = []
+        expiration = (
+            dt.datetime.fromtimestamp(self.service.clock() + 900, dt.UTC)
+            .isoformat(timespec="seconds")
+            .replace("+00:00", "Z")
+        )
         for i in range(chunk_count):
             start = i * DOWNLOAD_CHUNK_ROWS
             count = min(DOWNLOAD_CHUNK_ROWS, result.row_count - start)
@@ -430,6 +436,7 @@ class Routes:
                     "row_offset": start,
                     "row_count": count,
                     "external_link": f"{base}/{i}?sig={self._sign(download_id)}",
+                    "expiration": expiration,
                     "next_chunk_index": i + 1 if i + 1 < chunk_count else None,
                 }
             )
@@ -529,4 +536,7 @@ def create_app(service: GenieService, auth: Authenticator, workspace_id: str) ->
             web.get("/emulator/admin/events", r.admin_events),
         ]
     )
+    from genie_tools.emulator.statements import add_statement_routes
+
+    add_statement_routes(app, service)
     return app

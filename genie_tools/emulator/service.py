@@ -19,7 +19,7 @@ from typing import Any
 
 from genie_tools.emulator.config import EmulatorConfig
 from genie_tools.emulator.data import Database
-from genie_tools.emulator.engine import ExampleEngine, Interpretation, summarize
+from genie_tools.emulator.engine import Interpretation, SpaceEngine, summarize
 from genie_tools.emulator.faults import Fault, FaultPlan
 from genie_tools.emulator.latency import LatencyModel
 from genie_tools.emulator.records import Conversation, Message
@@ -107,16 +107,34 @@ class GenieService:
         self.faults = FaultPlan(config.faults, seed=seed)
         self.limiter = RateLimiter(config.limits.qpm, config.limits.rate_window_seconds)
         self.spaces: dict[str, SpaceDecl] = {s.id: s for s in config.spaces}
-        self.engines = {s.id: ExampleEngine(s) for s in config.spaces}
+        self.engines = {s.id: SpaceEngine(s, database.cursor) for s in config.spaces}
+        # Reading each space's data takes a moment: do it now, off the request path.
+        self._preparing = threading.Thread(
+            target=self._prepare_engines, name="genie-nl2sql", daemon=True
+        )
+        self._preparing.start()
         self.conversations: dict[str, Conversation] = {}
         self.messages: dict[str, Message] = {}
         self.stats = Stats()
         self.created = clock()
 
+    def _prepare_engines(self) -> None:
+        for engine in self.engines.values():
+            engine.prepare()
+
+    def close(self) -> None:
+        """Wait for background work on the data to finish (before the data is closed)."""
+        self._preparing.join()
+
     # ids ---------------------------------------------------------------
     def new_id(self) -> str:
         """A 32-hex-digit id, deterministic by seed."""
         return f"{self._rng.getrandbits(128):032x}"
+
+    def new_statement_id(self) -> str:
+        """A UUID-shaped id, as SQL statement ids are."""
+        h = self.new_id()
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
     @staticmethod
     def user_id(principal: str) -> int:
@@ -192,8 +210,8 @@ class GenieService:
     def list_conversations(
         self, space_id: str, principal: str, include_all: bool, size: int | None, token: str | None
     ) -> dict[str, Any]:
-        """Conversations of a space, newest first: the caller's, or everyone's."""
-        self.space(space_id, principal)
+        """Conversations of a space, newest first: the caller's, or everyone's (CAN_MANAGE)."""
+        self.space(space_id, principal, need="CAN_MANAGE" if include_all else "CAN_VIEW")
         convs = [
             c
             for c in self.conversations.values()
@@ -326,7 +344,7 @@ class GenieService:
             query_attachment_id=self.new_id(),
             text_attachment_id=self.new_id(),
             suggestions_attachment_id=self.new_id(),
-            statement_id=self.new_id(),
+            statement_id=self.new_statement_id(),
             result_ttl=self.config.limits.result_ttl_seconds,
             fault=kind,
             expire_on_completion=kind == "expired_result",

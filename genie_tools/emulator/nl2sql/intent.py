@@ -1,0 +1,117 @@
+"""The meaning of a question: what to measure, how to group, what to keep, how to rank."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+
+from genie_tools.emulator.nl2sql.schema import Column, Measure
+
+_AGG = re.compile(r"^\s*(SUM|AVG|MIN|MAX|COUNT)\s*\((.*)\)\s*$", re.I | re.S)
+
+
+@dataclass
+class Metric:
+    """An aggregate to compute, e.g. revenue = ``SUM(l_extendedprice * (1 - l_discount))``."""
+
+    name: str
+    sql: str
+    tables: set[str]
+
+    @classmethod
+    def of(cls, measure: Measure) -> Metric:
+        """The metric for a declared measure."""
+        return cls(_alias(measure.name), measure.sql, set(measure.tables))
+
+    def with_aggregate(self, func: str) -> Metric | None:
+        """The same expression under another aggregate (total → average), when it has one."""
+        match = _AGG.match(self.sql)
+        if match is None or match.group(1).upper() == "COUNT" or "(" in _outer_rest(self.sql):
+            return None
+        if match.group(1).upper() == func:
+            return self
+        prefix = {"AVG": "avg", "SUM": "total", "MIN": "min", "MAX": "max"}[func]
+        base = re.sub(r"^(total|avg|average|sum|min|max)_", "", self.name)
+        return Metric(f"{prefix}_{base}", f"{func}({match.group(2)})", set(self.tables))
+
+
+def _outer_rest(sql: str) -> str:
+    """Text after the outer aggregate's closing parenthesis (non-empty for ratios)."""
+    depth = 0
+    for i, ch in enumerate(sql):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                return sql[i + 1 :].strip()
+    return ""
+
+
+@dataclass
+class Group:
+    """A grouping column, at a time grain for dates."""
+
+    column: Column
+    grain: str | None = None
+    name: str = ""
+    with_key: Column | None = None
+
+    def same_slot(self, other: Group) -> bool:
+        """Whether two groups compete for the same role (both time, or the same column)."""
+        if self.grain and other.grain:
+            return True
+        return self.column is other.column and self.grain == other.grain
+
+
+@dataclass
+class Filter:
+    """A condition on one column: ``=``, ``IN``, ``LIKE``, comparisons or a date range."""
+
+    column: Column
+    op: str
+    values: list[object]
+    is_time: bool = False
+
+
+@dataclass
+class Intent:
+    """Everything needed to write the SQL."""
+
+    metrics: list[Metric] = field(default_factory=list)
+    groups: list[Group] = field(default_factory=list)
+    filters: list[Filter] = field(default_factory=list)
+    limit: int | None = None
+    descending: bool | None = None
+    rank_by_metric: bool = False
+
+    def copy(self) -> Intent:
+        """A copy safe to modify (columns and tables are shared, not copied)."""
+        return Intent(
+            metrics=list(self.metrics),
+            groups=list(self.groups),
+            filters=[copy.copy(f) for f in self.filters],
+            limit=self.limit,
+            descending=self.descending,
+            rank_by_metric=self.rank_by_metric,
+        )
+
+
+def date_range(year: int, quarter: int | None = None, month: int | None = None) -> list[object]:
+    """``[start, end)`` for a year, a quarter of it or a month of it."""
+    if month is not None:
+        start = dt.date(year, month, 1)
+        end = dt.date(year + (month == 12), month % 12 + 1, 1)
+    elif quarter is not None:
+        start = dt.date(year, 3 * quarter - 2, 1)
+        end = dt.date(year + (quarter == 4), (3 * quarter) % 12 + 1, 1)
+    else:
+        start, end = dt.date(year, 1, 1), dt.date(year + 1, 1, 1)
+    return [start, end]
+
+
+def _alias(name: str) -> str:
+    """A snake_case SQL alias for a name."""
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") or "value"

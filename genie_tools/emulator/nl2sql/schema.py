@@ -1,0 +1,307 @@
+"""What the engine knows about a space: built from its declaration and a look at the data.
+
+Everything here comes from the space's YAML (tables, column comments, joins,
+measures, dimensions) plus facts read from the data itself (column types, key
+columns, the distinct values of low-cardinality text columns). Nothing is
+specific to TPC-H.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from genie_tools.emulator.nl2sql.text import (
+    expand_abbreviation,
+    split_identifier,
+    stem,
+    stems,
+    tokens,
+)
+from genie_tools.emulator.spaces import SpaceDecl
+
+MAX_INDEXED_VALUES = 300
+_QUOTED_MEANING = re.compile(r"'([^']{1,40})'\s*(?:=|means|is)\s*([a-z][a-z \-]{2,40})", re.I)
+
+
+@dataclass(eq=False)
+class Column:
+    """One column of one table."""
+
+    table: str  # fully qualified table name
+    name: str
+    kind: str  # number | date | string | other
+    comment: str = ""
+    words: list[str] = field(default_factory=list)
+
+    @property
+    def qualified(self) -> str:
+        """``catalog.schema.table.column``."""
+        return f"{self.table}.{self.name}"
+
+
+@dataclass(eq=False)
+class Table:
+    """One table of the space."""
+
+    name: str
+    alias: str
+    columns: dict[str, Column]
+    key: Column | None = None
+    label: Column | None = None
+    words: set[tuple[str, ...]] = field(default_factory=set)
+
+
+@dataclass(eq=False)
+class Measure:
+    """A named metric: an aggregate SQL expression over unqualified columns."""
+
+    name: str
+    sql: str
+    phrases: list[tuple[str, ...]]
+    tables: set[str]
+
+
+@dataclass(eq=False)
+class Dimension:
+    """Something to group or filter by: a column, maybe at a time grain."""
+
+    name: str
+    column: Column
+    grain: str | None
+    phrases: list[tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class ValueRef:
+    """A value found in the data (``op`` is ``=`` or ``LIKE`` for a word inside values).
+
+    ``rank`` orders competing readings of the same words: 0 a whole value, 1 a
+    meaning the column's comment gives ("'R' = returned"), 2 a word inside one value,
+    3 a word inside several values.
+    """
+
+    column: Column
+    value: str
+    op: str = "="
+    rank: int = 0
+
+
+class SpaceSchema:
+    """The space's tables, joins, measures, dimensions and indexed values."""
+
+    def __init__(self, space: SpaceDecl, cursor: Any) -> None:
+        self.space = space
+        vocabulary = self._vocabulary(space)
+        self.tables: dict[str, Table] = {}
+        self.columns: dict[str, list[Column]] = defaultdict(list)
+        used_aliases: set[str] = set()
+        for decl in space.tables:
+            types = _column_types(cursor, decl.name)
+            cols: dict[str, Column] = {}
+            for name, dtype in types.items():
+                comment = decl.columns.get(name, "")
+                col = Column(decl.name, name, _kind(dtype), comment)
+                col.words = split_identifier(name, vocabulary)
+                if len(col.words) == 1:
+                    col.words = expand_abbreviation(col.words[0], tokens(comment)) or col.words
+                cols[name] = col
+                self.columns[name.lower()].append(col)
+            alias = _alias(decl.short_name, list(cols), used_aliases)
+            table = Table(decl.name, alias, cols)
+            table.words = {
+                stems(decl.short_name),
+                stems(" ".join(split_identifier(decl.short_name, vocabulary))),
+            }
+            self.tables[decl.name] = table
+        self.edges: dict[str, list[tuple[str, Column, Column]]] = defaultdict(list)
+        for join in space.joins:
+            left, right = self.column_by_path(join.left), self.column_by_path(join.right)
+            if left is None or right is None:
+                continue
+            self.edges[left.table].append((right.table, left, right))
+            self.edges[right.table].append((left.table, right, left))
+        for table in self.tables.values():
+            table.key = _key_column(cursor, table)
+            table.label = next(
+                (c for c in table.columns.values() if c.kind == "string" and "name" in c.words),
+                None,
+            )
+        self.measures = [self._measure(m.name, m.sql, m.synonyms) for m in space.measures]
+        self.dimensions = [
+            Dimension(
+                d.name,
+                col,
+                d.grain,
+                [stems(p) for p in [d.name, *d.synonyms]],
+            )
+            for d in space.dimensions
+            if (col := self.column_by_path(d.column)) is not None
+        ]
+        self.values: dict[tuple[str, ...], list[ValueRef]] = defaultdict(list)
+        self._index_values(cursor)
+        self._index_meanings()
+        for refs in self.values.values():
+            refs.sort(key=lambda r: r.rank)
+        self.date_columns = [c for t in self.tables.values() for c in t.columns.values()
+                             if c.kind == "date"]  # fmt: skip
+        grain_dims = [d for d in self.dimensions if d.grain and d.column.kind == "date"]
+        self.default_date = grain_dims[0].column if grain_dims else (
+            self.date_columns[0] if self.date_columns else None
+        )  # fmt: skip
+
+    # construction helpers -----------------------------------------------
+    @staticmethod
+    def _vocabulary(space: SpaceDecl) -> set[str]:
+        text = " ".join(
+            [space.description, space.instructions]
+            + [c for t in space.tables for c in t.columns.values()]
+            + [t.description for t in space.tables]
+            + [m.name + " " + " ".join(m.synonyms) for m in space.measures]
+            + [d.name + " " + " ".join(d.synonyms) for d in space.dimensions]
+        )
+        words = {w for w in tokens(text) if len(w) >= 3 and w.isalpha()}
+        return words | {stem(w) for w in words if len(stem(w)) >= 3}
+
+    def _measure(self, name: str, sql: str, synonyms: list[str]) -> Measure:
+        referenced = {w.lower() for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", sql)}
+        tables = {c.table for word in referenced for c in self.columns.get(word, [])}
+        return Measure(name, sql, [stems(p) for p in [name, *synonyms]], tables)
+
+    def _index_values(self, cursor: Any) -> None:
+        for table in self.tables.values():
+            strings = [c for c in table.columns.values() if c.kind == "string"]
+            if not strings:
+                continue
+            counts = cursor.execute(
+                "SELECT "
+                + ", ".join(f'approx_count_distinct("{c.name}")' for c in strings)
+                + f" FROM {_sql_table(table.name)}"
+            ).fetchone()
+            for col, approx in zip(strings, counts, strict=True):
+                if approx is None or approx > MAX_INDEXED_VALUES * 1.2 or _free_text(col):
+                    continue
+                rows = cursor.execute(
+                    f'SELECT DISTINCT "{col.name}" FROM {_sql_table(table.name)} '
+                    f'WHERE "{col.name}" IS NOT NULL LIMIT {MAX_INDEXED_VALUES + 1}'
+                ).fetchall()
+                if len(rows) > MAX_INDEXED_VALUES:
+                    continue
+                self._index_column_values(col, [str(r[0]) for r in rows])
+
+    def _index_column_values(self, col: Column, values: list[str]) -> None:
+        words: dict[str, set[str]] = defaultdict(set)
+        spelled: dict[str, str] = {}  # stem -> the word as the data spells it
+        for value in values:
+            key = stems(value)
+            if len(value) >= 2 and key:
+                self.values[key].append(ValueRef(col, value))
+            for word in re.findall(r"[a-z]+", value.lower()):
+                if len(word) >= 3:
+                    words[stem(word)].add(value)
+                    at = value.lower().find(word)
+                    spelled.setdefault(stem(word), value[at : at + len(word)])
+        if len(values) <= 2:
+            return
+        for word, having in words.items():
+            if (word,) in self.values and any(v.column is col for v in self.values[(word,)]):
+                continue
+            # One value containing the word: that value. Several: a pattern over them.
+            if len(having) == 1:
+                self.values[(word,)].append(ValueRef(col, next(iter(having)), rank=2))
+            elif len(having) < len(values):
+                self.values[(word,)].append(ValueRef(col, spelled[word], "LIKE", rank=3))
+
+    def _index_meanings(self) -> None:
+        """Read "'R' = returned" style glossaries in column comments as value synonyms."""
+        for table in self.tables.values():
+            for col in table.columns.values():
+                for code, meaning in _QUOTED_MEANING.findall(col.comment):
+                    key = stems(meaning.split(" and ")[0].split(",")[0].strip())
+                    if key and not any(v.column is col for v in self.values.get(key, [])):
+                        self.values[key].append(ValueRef(col, code, rank=1))
+
+    # lookups -----------------------------------------------------------
+    def column_by_path(self, path: str) -> Column | None:
+        """A column from ``catalog.schema.table.column``."""
+        table_name, _, column = path.rpartition(".")
+        table = self.tables.get(table_name)
+        return table.columns.get(column) if table else None
+
+    def join_path(self, start: str, goal: str) -> list[tuple[str, Column, Column]]:
+        """The shortest chain of declared joins from ``start`` to ``goal`` (BFS)."""
+        if start == goal:
+            return []
+        previous: dict[str, tuple[str, Column, Column] | None] = {start: None}
+        queue = deque([start])
+        while queue:
+            here = queue.popleft()
+            for there, mine, theirs in self.edges.get(here, []):
+                if there in previous:
+                    continue
+                previous[there] = (here, mine, theirs)
+                if there == goal:
+                    path: list[tuple[str, Column, Column]] = []
+                    node = goal
+                    while (step := previous[node]) is not None:
+                        path.append((node, step[1], step[2]))
+                        node = step[0]
+                    return list(reversed(path))
+                queue.append(there)
+        raise LookupError(f"no declared join between {start} and {goal}")
+
+
+def _free_text(col: Column) -> bool:
+    """Comments, addresses, phone numbers: text to read, not categories to filter on."""
+    return bool({"comment", "address", "phone", "description", "note"} & set(col.words))
+
+
+def _sql_table(qualified: str) -> str:
+    return ".".join(f'"{p}"' for p in qualified.split("."))
+
+
+def _column_types(cursor: Any, qualified: str) -> dict[str, str]:
+    catalog, schema, table = qualified.split(".")
+    rows = cursor.execute(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_catalog = ? "
+        "AND table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+        [catalog, schema, table],
+    ).fetchall()
+    return {r[0]: str(r[1]) for r in rows}
+
+
+def _kind(dtype: str) -> str:
+    upper = dtype.upper()
+    if upper.startswith(("DATE", "TIMESTAMP")):
+        return "date"
+    if upper.startswith(("VARCHAR", "CHAR", "TEXT", "STRING")):
+        return "string"
+    if upper.startswith(("DECIMAL", "NUMERIC", "DOUBLE", "FLOAT", "REAL")) or upper.endswith("INT"):
+        return "number"
+    if upper in ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT", "UBIGINT", "UINTEGER"):
+        return "number"
+    return "other"
+
+
+def _alias(short: str, columns: list[str], used: set[str]) -> str:
+    prefixes = {c.split("_", 1)[0] for c in columns if "_" in c}
+    candidates = [prefixes.pop()] if len(prefixes) == 1 else []
+    candidates += [short[:1], short[:2], short[:3], short]
+    for candidate in candidates:
+        if candidate and candidate.isidentifier() and candidate not in used:
+            used.add(candidate)
+            return candidate
+    used.add(short)
+    return short
+
+
+def _key_column(cursor: Any, table: Table) -> Column | None:
+    first = next(iter(table.columns.values()), None)
+    if first is None or first.kind not in ("number", "string"):
+        return None
+    distinct, total = cursor.execute(
+        f'SELECT COUNT(DISTINCT "{first.name}"), COUNT(*) FROM {_sql_table(table.name)}'
+    ).fetchone()
+    return first if distinct == total else None
