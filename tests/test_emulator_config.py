@@ -143,8 +143,14 @@ def own_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _answer(w: Any, space_id: str, question: str) -> tuple[Any, Any]:
-    """Ask and wait; return (message, statement response or None)."""
-    msg = w.genie.start_conversation_and_wait(space_id, question, timeout=dt.timedelta(seconds=15))
+    """Ask, poll until done; return (message, statement response or None)."""
+    started = w.genie.start_conversation(space_id, question).response
+    deadline = time.time() + 15
+    while True:
+        msg = w.genie.get_message(space_id, started.conversation_id, started.message_id)
+        if msg.status.value in ("COMPLETED", "FAILED", "CANCELLED") or time.time() > deadline:
+            break
+        time.sleep(0.02)
     assert msg.status.value == "COMPLETED"
     queries = [a for a in msg.attachments or [] if a.query is not None]
     if not queries:

@@ -61,6 +61,13 @@ def _wait_completed_at(emu: GenieEmulator, message_id: str, limit: float = 10.0)
     raise AssertionError("the query never finished running")
 
 
+def _warm_up(emu: GenieEmulator, w: Any, space: str) -> None:
+    """Ask one instant question so that the engine has read the space's data."""
+    assert emu.service.latency.speed == 0
+    warm = w.genie.start_conversation(space, FAST_QUESTION).response
+    _poll(w, space, warm.conversation_id, warm.message_id, interval=0.02, limit=10)
+
+
 def _is_subsequence(seen: list[str], sequence: list[str]) -> bool:
     it = iter(sequence)
     return all(status in it for status in seen)
@@ -77,12 +84,14 @@ def _dedupe(statuses: list[str]) -> list[str]:
 def test_query_message_walks_every_status_in_order(
     make_emulator: Callable[..., GenieEmulator],
 ) -> None:
-    emu = make_emulator(speed=1, qpm=1000, seed=11, config={"latency": {"total_seconds": 1.0}})
+    emu = make_emulator(speed=0, qpm=1000, seed=11, config={"latency": {"total_seconds": 1.0}})
     w = emu.workspace_client()
     space = _sales(emu)
+    # Warm the engine at speed 0 first (see the fresh-emulator test for why).
+    _warm_up(emu, w, space)
+    emu.set_latency(total_seconds=1.0, speed=1)
     started = w.genie.start_conversation(space, QUESTION).response
-    # (Not necessarily SUBMITTED: a cold engine may take a few hundred ms to interpret.)
-    assert started.message.status.value in QUERY_SEQUENCE[:-1]
+    assert started.message.status.value == "SUBMITTED"
     polls = _poll(w, space, started.conversation_id, started.message_id)
 
     statuses = [s for _, _, s in polls]
@@ -114,10 +123,27 @@ def test_query_message_walks_every_status_in_order(
     assert polls[first_completed - 1][0] <= info.completed_at
 
 
-def test_clarification_skips_the_warehouse(make_emulator: Callable[..., GenieEmulator]) -> None:
-    emu = make_emulator(speed=1, qpm=1000, seed=3, config={"latency": {"total_seconds": 0.6}})
+def test_first_question_on_a_fresh_emulator_starts_submitted(
+    make_emulator: Callable[..., GenieEmulator],
+) -> None:
+    # The time the emulator spends getting ready to interpret (reading the space's
+    # data on first use) must not eat into the message's planned schedule.
+    emu = make_emulator(speed=1, qpm=1000, seed=12, config={"latency": {"total_seconds": 1.0}})
     w = emu.workspace_client()
     space = _sales(emu)
+    started = w.genie.start_conversation(space, QUESTION).response
+    first_poll = w.genie.get_message(space, started.conversation_id, started.message_id)
+    assert started.message.status.value == "SUBMITTED"
+    assert first_poll.status.value in QUERY_SEQUENCE[:4]
+    _poll(w, space, started.conversation_id, started.message_id)
+
+
+def test_clarification_skips_the_warehouse(make_emulator: Callable[..., GenieEmulator]) -> None:
+    emu = make_emulator(speed=0, qpm=1000, seed=3)
+    w = emu.workspace_client()
+    space = _sales(emu)
+    _warm_up(emu, w, space)
+    emu.set_latency(total_seconds=0.6, speed=1)
     started = w.genie.start_conversation(space, UNANSWERABLE).response
     polls = _poll(w, space, started.conversation_id, started.message_id)
     statuses = _dedupe([s for _, _, s in polls])
@@ -158,13 +184,14 @@ def test_speed_zero_answers_at_once(make_emulator: Callable[..., GenieEmulator])
 
 
 def test_speed_two_doubles_the_schedule(make_emulator: Callable[..., GenieEmulator]) -> None:
-    config = {"latency": {"total_seconds": 0.5}}
-    one = make_emulator(speed=1, qpm=1000, seed=21, config=config)
-    two = make_emulator(speed=2, qpm=1000, seed=21, config=config)
+    one = make_emulator(speed=0, qpm=1000, seed=21)
+    two = make_emulator(speed=0, qpm=1000, seed=21)
     ids = {}
-    for emu in (one, two):
+    for speed, emu in ((1, one), (2, two)):
         w = emu.workspace_client()
-        ids[emu.speed] = w.genie.start_conversation(_sales(emu), QUESTION).response.message_id
+        _warm_up(emu, w, _sales(emu))  # the same draws in both: the seeds stay aligned
+        emu.set_latency(total_seconds=0.5, speed=speed)
+        ids[speed] = w.genie.start_conversation(_sales(emu), QUESTION).response.message_id
     d1 = _wait_completed_at(one, ids[1])
     d2 = _wait_completed_at(two, ids[2])
     assert d1.completed_at is not None
@@ -207,6 +234,21 @@ def test_set_latency_applies_to_new_messages_only(
     assert info_after.completed_at is not None
     assert abs((info_before.completed_at - info_before.created_at) - 4.0) < 0.05
     assert abs((info_after.completed_at - info_after.created_at) - 0.4) < 0.05
+
+
+def test_set_latency_speed_only_keeps_total_seconds(
+    make_emulator: Callable[..., GenieEmulator],
+) -> None:
+    emu = make_emulator(
+        speed=1, qpm=1000, seed=8, config={"latency": {"total_seconds": 0.3, "jitter": 0}}
+    )
+    emu.set_latency(speed=2)
+    w = emu.workspace_client()
+    started = w.genie.start_conversation(_sales(emu), UNANSWERABLE).response
+    info = _wait_completed_at(emu, started.message_id)
+    assert info.completed_at is not None
+    # 0.3 s at speed 2, not the default phases' ~3 s at speed 2.
+    assert abs((info.completed_at - info.created_at) - 0.6) < 0.05
 
 
 def test_query_result_running_then_succeeded(

@@ -28,6 +28,7 @@ from databricks.sdk.service.sql import (
     StatementParameterListItem,
     StatementResponse,
     StatementState,
+    StatementStatus,
 )
 
 from genie_tools.emulator import GenieEmulator
@@ -233,7 +234,12 @@ def test_manifest_schema_and_wire_values(w: WorkspaceClient, duckdb_reference: R
         ("big", 5, "BOOLEAN"),
         ("nothing", 6, "STRING"),
     ]
-    assert (columns[1].type_text.lower(), columns[1].type_precision, columns[1].type_scale) == (  # type: ignore[union-attr]
+    decimal_column = columns[1]
+    assert (
+        str(decimal_column.type_text).lower(),
+        decimal_column.type_precision,
+        decimal_column.type_scale,
+    ) == (
         "decimal(15,2)",
         15,
         2,
@@ -757,7 +763,7 @@ def test_wait_timeout_with_continue(make_emulator: MakeEmulator) -> None:
         assert still.status.state == StatementState.RUNNING
     finally:
         w.statement_execution.cancel_execution(sid)
-    assert poll(w, sid).status.state == StatementState.CANCELED  # type: ignore[union-attr]
+    assert poll(w, sid).status == StatementStatus(state=StatementState.CANCELED)
 
 
 def test_statements_queue_while_others_run(make_emulator: MakeEmulator) -> None:
@@ -774,7 +780,7 @@ def test_statements_queue_while_others_run(make_emulator: MakeEmulator) -> None:
         assert fast.result.data_array == [["25"]]
     finally:
         w.statement_execution.cancel_execution(slow.statement_id)
-    assert poll(w, slow.statement_id).status.state == StatementState.CANCELED  # type: ignore[union-attr]
+    assert poll(w, slow.statement_id).status == StatementStatus(state=StatementState.CANCELED)
 
 
 # result lifetime and size --------------------------------------------------------
@@ -818,7 +824,8 @@ def test_external_links_json(make_emulator: MakeEmulator, duckdb_reference: Refe
     assert resp.result is not None
     assert resp.manifest.truncated is True
     assert resp.manifest.total_chunk_count == 3
-    assert resp.manifest.total_byte_count == sum(c.byte_count or 0 for c in resp.manifest.chunks)  # type: ignore[union-attr]
+    chunk_bytes = [c.byte_count or 0 for c in resp.manifest.chunks or []]
+    assert resp.manifest.total_byte_count == sum(chunk_bytes)
     assert resp.result.data_array is None
     links = list(resp.result.external_links or [])
     assert len(links) == 1
@@ -842,7 +849,7 @@ def test_external_links_json(make_emulator: MakeEmulator, duckdb_reference: Refe
         rows.extend(got.json())
     assert [link.row_count for link in links] == [1000, 1000, 500]
     assert_same_rows(as_statement(resp, rows), duckdb_reference(sql + " LIMIT 2500"))
-    tampered = links[0].external_link.replace("sig=", "sig=00")  # type: ignore[union-attr]
+    tampered = str(links[0].external_link).replace("sig=", "sig=00")
     assert httpx.get(tampered).status_code == 403
 
 

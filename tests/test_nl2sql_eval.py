@@ -66,7 +66,7 @@ def test_no_out_of_scope_question_ever_runs_a_write(report: Any) -> None:
         ([("a", 1.0)], [("a", 1.0), ("b", 2.0)], False, False),
         ([("b", 2.0), ("a", 1.0)], [("a", 1.0), ("b", 2.0)], False, True),
         ([("b", 2.0), ("a", 1.0)], [("a", 1.0), ("b", 2.0)], True, False),
-        ([("a", "0.0512345")], [("a", 0.05)], False, False),  # 0.05 shown, 0.0512 is not it
+        ([("a", "0.0562345")], [("a", 0.05)], False, False),  # 0.0562 is not 0.05 rounded
         ([("a", "0.0498765")], [("a", 0.05)], False, True),  # presentation rounding
         ([("a", "100.0000001")], [("a", 100)], False, True),  # 1e-6 relative
         ([("a", "101")], [("a", 100)], False, False),

@@ -61,9 +61,9 @@ class LatencyConfig(_Model):
 class PrincipalConfig(_Model):
     """A user or service principal: a PAT and/or OAuth M2M client credentials."""
 
-    token: str | None = None
+    token: str | None = Field(default=None, repr=False)
     client_id: str | None = None
-    client_secret: str | None = None
+    client_secret: str | None = Field(default=None, repr=False)
 
 
 class LimitsConfig(_Model):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import logging
 import re
 import threading
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from genie_tools.emulator.nl2sql.schema import SpaceSchema
 from genie_tools.emulator.results import TableResult
 from genie_tools.emulator.spaces import ExampleSql, SpaceDecl
 
+logger = logging.getLogger(__name__)
 _WORD = re.compile(r"[a-z0-9]+")
 # Words that carry no meaning for matching a question to an example.
 _STOP = frozenset(
@@ -93,7 +95,7 @@ def check_read_only(sql: str, allowed_tables: set[str]) -> None:
     exp = sqlglot.exp
     try:
         statements = [s for s in sqlglot.parse(sql, read="databricks") if s is not None]
-    except sqlglot.errors.ParseError as exc:
+    except sqlglot.errors.SqlglotError as exc:  # parse and tokenize errors alike
         raise UnsafeSqlError(f"SQL does not parse: {exc}") from exc
     if len(statements) != 1:
         raise UnsafeSqlError("exactly one statement is allowed")
@@ -189,8 +191,8 @@ class SpaceEngine:
                 )
             except Unanswerable as exc:
                 reason = exc.reason
-            except (LookupError, UnsafeSqlError):
-                pass
+            except Exception:  # a reading the planner cannot complete is no answer
+                logger.debug("planner failed on %r", question, exc_info=True)
         if example is not None and score >= self.fallback_threshold and previous is None:
             return self._from_example(question, example)
         return self.clarify(question, reason)
@@ -264,7 +266,11 @@ def describe(intent: Intent) -> str:
     if filters:
         text += " (" + "; ".join(filters) + ")"
     if intent.limit:
-        text = f"Top {intent.limit}: {text}" if intent.descending is not False else f"Bottom {intent.limit}: {text}"
+        text = (
+            f"Top {intent.limit}: {text}"
+            if intent.descending is not False
+            else f"Bottom {intent.limit}: {text}"
+        )
     return text
 
 

@@ -214,11 +214,16 @@ class Report:
             for key in keys:
                 a, n = self._score(True, key, by)
                 c, m = self._score(False, key, by)
-                cells = [f"{a}/{n} ({a / n:.0%})" if n else "-", f"{c}/{m} ({c / m:.0%})" if m else "-"]
+                cells = [
+                    f"{a}/{n} ({a / n:.0%})" if n else "-",
+                    f"{c}/{m} ({c / m:.0%})" if m else "-",
+                ]
                 lines.append(f"| {by}: {key} | {cells[0]} | {cells[1]} |")
         a, n = self._score(True)
         c, m = self._score(False)
-        lines.append(f"| **all** | **{a}/{n} ({a / max(n, 1):.1%})** | **{c}/{m} ({c / max(m, 1):.1%})** |")
+        lines.append(
+            f"| **all** | **{a}/{n} ({a / max(n, 1):.1%})** | **{c}/{m} ({c / max(m, 1):.1%})** |"
+        )
         return "\n".join(lines)
 
 
@@ -268,7 +273,9 @@ def run_eval(w: Any, eval_set: EvalSet, reference: Any, spaces: dict[str, str]) 
             text = next((a.text for a in msg.attachments or [] if a.text is not None), None)
             clarified = query is None and text is not None and text.purpose is not None
             sql = query.query.query if query and query.query else None
-            outcome = TurnOutcome(case.id, n, turn.question, turn.sql, sql, clarified, False, seconds)
+            outcome = TurnOutcome(
+                case.id, n, turn.question, turn.sql, sql, clarified, False, seconds
+            )
             if turn.sql is None:
                 outcome.correct = clarified and sql is None
                 outcome.detail = "" if outcome.correct else "answered instead of asking"

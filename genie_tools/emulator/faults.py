@@ -64,7 +64,10 @@ class Fault(BaseModel):
     @model_validator(mode="after")
     def _check_path(self) -> Fault:
         if self.path is not None:
-            re.compile(self.path)
+            try:
+                re.compile(self.path)
+            except re.error as exc:
+                raise ValueError(f"path is not a valid regular expression: {exc}") from exc
         return self
 
     @property

@@ -45,7 +45,7 @@ def databricks_type(duckdb_type: str) -> tuple[str, str]:
     if match:
         return "DECIMAL", f"DECIMAL({match.group(1)},{match.group(2)})"
     for prefix, name, text in _TYPES:
-        if upper == prefix or upper.startswith(prefix + " ") or upper.startswith(prefix + "("):
+        if upper == prefix or upper.startswith((prefix + " ", prefix + "(", prefix + "_")):
             return name, text
     if upper.endswith("[]"):
         return "ARRAY", f"ARRAY<{databricks_type(upper[:-2])[1]}>"

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from databricks.sdk import WorkspaceClient
 
 DEFAULT_CLIENT_ID = "emulator-m2m-client"
+_KEEP = object()  # set_latency: "leave this setting as it is"
 
 
 class GenieEmulator:
@@ -244,10 +245,17 @@ class GenieEmulator:
         self.service.faults.clear()
 
     def set_latency(
-        self, *, total_seconds: float | None = None, speed: float | None = None
+        self, *, total_seconds: float | object | None = _KEEP, speed: float | None = None
     ) -> None:
-        """Change the latency of messages created from now on."""
+        """Change the latency of messages created from now on.
+
+        Args:
+            total_seconds: Stretch each message to about this long; ``None`` goes back to
+                the configured phases. Left as it is when not given.
+            speed: The new multiplier for every delay.
+        """
         model = self.service.latency
         if speed is not None:
             model.speed = speed
-        model.config = model.config.model_copy(update={"total_seconds": total_seconds})
+        if total_seconds is not _KEEP:
+            model.config = model.config.model_copy(update={"total_seconds": total_seconds})

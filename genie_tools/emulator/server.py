@@ -222,9 +222,19 @@ class Routes:
             return web.json_response(self.service.space_wire(space, serialized=serialized))
 
     # conversations and messages ---------------------------------------
+    async def _engine_ready(self, space_id: str) -> None:
+        """Wait, off the event loop, until the space's NL→SQL engine has read its data.
+
+        A message's schedule then starts when the question is taken, not before.
+        """
+        engine = self.service.engines.get(space_id)
+        if engine is not None:
+            await asyncio.get_running_loop().run_in_executor(None, engine.prepare)
+
     async def start_conversation(self, request: web.Request) -> web.Response:
         """``POST .../start-conversation``: a new conversation with its first message."""
         body = await _json_body(request)
+        await self._engine_ready(request.match_info["space_id"])
         with self.service.lock:
             msg, conv = self.service.ask(
                 request.match_info["space_id"], None, body.get("content"), request[PRINCIPAL]
@@ -243,6 +253,7 @@ class Routes:
         """``POST .../conversations/{id}/messages``: a follow-up question."""
         body = await _json_body(request)
         m = request.match_info
+        await self._engine_ready(m["space_id"])
         with self.service.lock:
             msg, _ = self.service.ask(
                 m["space_id"], m["conversation_id"], body.get("content"), request[PRINCIPAL]

@@ -362,15 +362,22 @@ class GenieService:
         try:
             result = self.run_sql(msg.interpretation.duckdb_sql or "", msg.statement_id)
         except Exception as exc:  # the engine's SQL failed on the warehouse: Genie says FAILED
-            msg.error = {"error": f"SQL execution failed: {exc}", "type": "SQL_EXECUTION_EXCEPTION"}
-            msg.result_ready_at = self.clock()
+            with self.lock:
+                msg.error = {
+                    "error": f"SQL execution failed: {exc}",
+                    "type": "SQL_EXECUTION_EXCEPTION",
+                }
+                msg.result_ready_at = self.clock()
             return
-        msg.result = result
-        msg.summary = summarize(result)
-        ready = self.clock()
-        msg.result_ready_at = ready
-        done = msg.completed_at() or ready
-        msg.expires_at = done if msg.expire_on_completion else done + msg.result_ttl
+        summary = summarize(result)
+        # Readers see the answer complete or not at all: expiry is set with readiness.
+        with self.lock:
+            msg.result = result
+            msg.summary = summary
+            ready = self.clock()
+            msg.result_ready_at = ready
+            done = msg.completed_at() or ready
+            msg.expires_at = done if msg.expire_on_completion else done + msg.result_ttl
 
     def run_sql(self, duckdb_sql: str, statement_id: str, *, capped: bool = True) -> TableResult:
         """Execute DuckDB SQL with Genie's row cap (worker thread)."""

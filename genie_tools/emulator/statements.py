@@ -28,6 +28,7 @@ import json
 import re
 import secrets
 import threading
+import time
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -238,7 +239,8 @@ def compile_statement(
         raise StatementFailure(
             "SCHEMA_NOT_FOUND",
             f"The schema {_ident(default_catalog)}.{_ident(schema)} cannot be found. Verify "
-            "the spelling and correctness of the schema and catalog.",
+            "the spelling and correctness of the schema and catalog"
+            + ("." if catalog else f" (no catalog was given: the default is {DEFAULT_CATALOG})."),
             "42704",
         )
     statements = _split_statements(sql)
@@ -343,6 +345,12 @@ def compile_statement(
             names[name] = f"p{len(names)}"
             bound[names[name]] = param.value
         replacement = exp.Placeholder(this=names[name])
+        if not _PARAMETER_TYPE.fullmatch(param.type):
+            raise StatementFailure(
+                "INVALID_PARAMETER_MARKER_VALUE.UNSUPPORTED_TYPE",
+                f"Parameter '{name}' has the unsupported type {param.type!r}.",
+                "22023",
+            )
         if param.type.upper() not in _STRING_TYPES:
             dtype = exp.DataType.build(param.type, dialect="databricks")
             if all(p is not param for p, _ in typed):
@@ -622,16 +630,36 @@ class StatementStore:
                 return
             stmt.state = "CANCELED"
             stmt.finished = self.service.clock()
-            if stmt.connection is not None:
-                stmt.connection.interrupt()
+            running = stmt.connection is not None
+        if running:
+            # An interrupt that lands before DuckDB starts the query is lost, so keep
+            # interrupting until the worker lets go of the connection.
+            threading.Thread(
+                target=self._interrupt_until_stopped,
+                args=(stmt,),
+                name="emulator-sql-cancel",
+                daemon=True,
+            ).start()
 
-    def shutdown(self) -> None:
-        """Cancel everything in flight and wait for the workers (before the data closes)."""
+    def _interrupt_until_stopped(self, stmt: Statement, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if stmt.connection is None:
+                    return
+                stmt.connection.interrupt()
+            time.sleep(0.02)
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Cancel everything in flight and wait (a bounded time) for the queries to stop."""
         with self.lock:
-            pending = [s for s in self.statements.values() if s.state not in _TERMINAL]
-        for stmt in pending:
+            statements = list(self.statements.values())
+        for stmt in statements:
             self.cancel(stmt)
-        self.executor.shutdown(wait=True, cancel_futures=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and any(s.connection is not None for s in statements):
+            time.sleep(0.02)
+        self.executor.shutdown(wait=False, cancel_futures=True)
 
     # execution (worker thread) -----------------------------------------
     def index(self, cursor: Any) -> CatalogIndex:
@@ -662,6 +690,8 @@ class StatementStore:
                 index=self.index(con),
             )
             self._check_values(con, compiled)
+            if stmt.state == "CANCELED":  # cancelled while compiling: do not start
+                raise duckdb.InterruptException("canceled before execution")
             result = self._fetch(con, compiled, stmt)
         except StatementFailure as exc:
             failure = exc
@@ -677,9 +707,9 @@ class StatementStore:
                 error_code="INTERNAL_ERROR",
             )
         finally:
-            with self.lock:
+            with self.lock:  # not while the canceller interrupts it
+                con.close()
                 stmt.connection = None
-            con.close()
         payloads = self._payloads(stmt, result) if result is not None else []
         with self.lock:
             if stmt.state == "CANCELED":

@@ -124,21 +124,12 @@ class SqlWriter:
 
     def _group_expr(self, g: Group, alias: dict[str, str]) -> str:
         ref = f"{alias[g.column.table]}.{g.column.name}"
+        if g.part is not None:
+            return f"split_part({ref}, ' ', {int(g.part)})"
         return _GRAIN_SQL[g.grain].format(c=ref) if g.grain else ref
 
     def _condition(self, f: Filter, alias: dict[str, str]) -> str:
-        ref = f"{alias[f.column.table]}.{f.column.name}"
-        if f.op == "RANGE":
-            return f"{ref} >= {literal(f.values[0])} AND {ref} < {literal(f.values[1])}"
-        if f.op == "BETWEEN":
-            return f"{ref} BETWEEN {literal(f.values[0])} AND {literal(f.values[1])}"
-        if f.op == "YEARS":
-            return f"year({ref}) IN ({', '.join(literal(v) for v in f.values)})"
-        if f.op == "IN":
-            return f"{ref} IN ({', '.join(literal(v) for v in f.values)})"
-        if f.op == "LIKE":
-            return f"{ref} LIKE {literal('%' + str(f.values[0]) + '%')}"
-        return f"{ref} {f.op} {literal(f.values[0])}"
+        return condition_sql(f, f"{alias[f.column.table]}.{f.column.name}")
 
     def _order(self, intent: Intent, time_names: list[str]) -> list[str]:
         first: Metric | None = intent.metrics[0] if intent.metrics else None
@@ -151,6 +142,22 @@ class SqlWriter:
             direction = " DESC" if intent.descending else ""
             return [f"{n}{direction}" for n in time_names]
         return [f"{first.name} DESC"]
+
+
+def condition_sql(f: Filter, ref: str) -> str:
+    """The SQL condition of a filter on the column written as ``ref``."""
+    if f.op == "RANGE":
+        return f"{ref} >= {literal(f.values[0])} AND {ref} < {literal(f.values[1])}"
+    if f.op == "BETWEEN":
+        return f"{ref} BETWEEN {literal(f.values[0])} AND {literal(f.values[1])}"
+    if f.op == "YEARS":
+        return f"year({ref}) IN ({', '.join(literal(v) for v in f.values)})"
+    if f.op == "IN":
+        return f"{ref} IN ({', '.join(literal(v) for v in f.values)})"
+    if f.op == "LIKE":
+        likes = [f"{ref} LIKE {literal('%' + str(v) + '%')}" for v in f.values]
+        return likes[0] if len(likes) == 1 else "(" + " OR ".join(likes) + ")"
+    return f"{ref} {f.op} {literal(f.values[0])}"
 
 
 def _name(column: Column, fallback: str = "") -> str:

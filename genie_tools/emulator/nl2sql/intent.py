@@ -6,6 +6,7 @@ import copy
 import datetime as dt
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from genie_tools.emulator.nl2sql.schema import Column, Measure
 
@@ -58,6 +59,7 @@ class Group:
     grain: str | None = None
     name: str = ""
     with_key: Column | None = None
+    part: int | None = None  # group on the n-th word of the value
 
     def same_slot(self, other: Group) -> bool:
         """Whether two groups compete for the same role (both time, or the same column)."""
@@ -72,7 +74,7 @@ class Filter:
 
     column: Column
     op: str
-    values: list[object]
+    values: list[Any]
     is_time: bool = False
 
 
@@ -86,6 +88,9 @@ class Intent:
     limit: int | None = None
     descending: bool | None = None
     rank_by_metric: bool = False
+    weak: bool = False
+    """The metrics were read from words that also name tables ("suppliers"): in a
+    follow-up they describe the filter rather than replace the figure."""
 
     def copy(self) -> Intent:
         """A copy safe to modify (columns and tables are shared, not copied)."""
@@ -115,3 +120,66 @@ def date_range(year: int, quarter: int | None = None, month: int | None = None) 
 def _alias(name: str) -> str:
     """A snake_case SQL alias for a name."""
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") or "value"
+
+
+def normalise_grains(intent: Intent) -> None:
+    """Give quarters and months their year unless one year is chosen.
+
+    Within one year a month is its number (1-12); across years it comes with its year.
+    """
+    single_year = any(
+        f.is_time and f.op == "RANGE" and (f.values[1] - f.values[0]).days <= 366
+        for f in intent.filters
+    )
+    has_year = any(g.grain == "year" for g in intent.groups)
+    fixed: list[Group] = []
+    for g in intent.groups:
+        if g.grain == "quarter" and not single_year and not has_year:
+            fixed.append(Group(g.column, "year", g.name.replace("quarter", "year")))
+        if g.grain in ("month", "month_of_year"):
+            if not single_year and not has_year:
+                fixed.append(Group(g.column, "year", g.name.replace("month", "year")))
+            g = Group(g.column, "month_of_year", g.name, g.with_key)
+        fixed.append(g)
+    intent.groups = fixed
+
+
+def percent_of(metric: Metric, share: bool) -> Metric:
+    """A rate as a percentage, or a figure as its percentage share of the total."""
+    if share:
+        return Metric(
+            f"{metric.name}_share_pct",
+            f"100 * {metric.sql} / SUM({metric.sql}) OVER ()",
+            set(metric.tables),
+        )
+    return Metric(f"{metric.name}_pct", f"100 * ({metric.sql})", set(metric.tables))
+
+
+def filtered_share(metric: Metric, filters: list[Filter]) -> Metric | None:
+    """100 * SUM(x where the filters hold) / SUM(x): the share of a total a subset makes up."""
+    match = re.fullmatch(r"\s*SUM\((.*)\)\s*", metric.sql, re.I | re.S)
+    if match is None:
+        return None
+    from genie_tools.emulator.nl2sql.compile import condition_sql
+
+    cond = " AND ".join(condition_sql(f, f.column.name) for f in filters)
+    inner = match.group(1)
+    tables = set(metric.tables) | {f.column.table for f in filters}
+    return Metric(
+        f"{metric.name}_share_pct",
+        f"100 * SUM(CASE WHEN {cond} THEN {inner} ELSE 0 END) / SUM({inner})",
+        tables,
+    )
+
+
+def more_is_worse(metric: Metric) -> bool:
+    """Figures where more is worse (late, returns, cost…): "worst" ranks them highest."""
+    bad = ("late", "delay", "return", "lost", "loss", "cost", "debt", "complaint", "defect",
+           "churn", "error", "fail", "cancel")  # fmt: skip
+    return any(w in metric.name for w in bad)
+
+
+def is_rate(metric: Metric) -> bool:
+    """Whether a metric is a rate or share (shown x100 when a percentage is asked for)."""
+    name = metric.name
+    return any(w in name for w in ("rate", "ratio", "share", "fraction", "pct", "percent"))

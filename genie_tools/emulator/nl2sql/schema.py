@@ -23,6 +23,7 @@ from genie_tools.emulator.nl2sql.text import (
 from genie_tools.emulator.spaces import SpaceDecl
 
 MAX_INDEXED_VALUES = 300
+_NAMED_LIST = re.compile(r"([a-z][a-z ]{1,30}?)\s*\(([A-Z0-9][A-Z0-9 ,]*)\)")
 _QUOTED_MEANING = re.compile(r"'([^']{1,40})'\s*(?:=|means|is)\s*([a-z][a-z \-]{2,40})", re.I)
 
 
@@ -72,6 +73,7 @@ class Dimension:
     column: Column
     grain: str | None
     phrases: list[tuple[str, ...]]
+    part: int | None = None  # the n-th word of a composite code ("JUMBO PKG": size, kind)
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,7 @@ class ValueRef:
     value: str
     op: str = "="
     rank: int = 0
+    word: str = ""  # for ranks 2 and 3: the word of the value that was matched
 
 
 class SpaceSchema:
@@ -133,15 +136,15 @@ class SpaceSchema:
         self.dimensions = [
             Dimension(
                 d.name,
-                col,
+                dim_column,
                 d.grain,
                 [stems(p) for p in [d.name, *d.synonyms]],
             )
             for d in space.dimensions
-            if (col := self.column_by_path(d.column)) is not None
+            if (dim_column := self.column_by_path(d.column)) is not None
         ]
         self.values: dict[tuple[str, ...], list[ValueRef]] = defaultdict(list)
-        self._index_values(cursor)
+        self._index_values(cursor)  # may add word-part dimensions
         self._index_meanings()
         for refs in self.values.values():
             refs.sort(key=lambda r: r.rank)
@@ -190,6 +193,7 @@ class SpaceSchema:
                 if len(rows) > MAX_INDEXED_VALUES:
                     continue
                 self._index_column_values(col, [str(r[0]) for r in rows])
+                self._word_parts(col, [str(r[0]) for r in rows])
 
     def _index_column_values(self, col: Column, values: list[str]) -> None:
         words: dict[str, set[str]] = defaultdict(set)
@@ -199,7 +203,7 @@ class SpaceSchema:
             if len(value) >= 2 and key:
                 self.values[key].append(ValueRef(col, value))
             for word in re.findall(r"[a-z]+", value.lower()):
-                if len(word) >= 3:
+                if len(word) >= 3 or (len(word) == 2 and " " in value):
                     words[stem(word)].add(value)
                     at = value.lower().find(word)
                     spelled.setdefault(stem(word), value[at : at + len(word)])
@@ -210,18 +214,46 @@ class SpaceSchema:
                 continue
             # One value containing the word: that value. Several: a pattern over them.
             if len(having) == 1:
-                self.values[(word,)].append(ValueRef(col, next(iter(having)), rank=2))
+                only = next(iter(having))
+                self.values[(word,)].append(ValueRef(col, only, rank=2, word=spelled[word].lower()))
             elif len(having) < len(values):
-                self.values[(word,)].append(ValueRef(col, spelled[word], "LIKE", rank=3))
+                spelling = spelled[word]
+                self.values[(word,)].append(
+                    ValueRef(col, spelling, "LIKE", rank=3, word=spelling.lower())
+                )
+
+    def _word_parts(self, col: Column, values: list[str]) -> None:
+        """Make dimensions of the words of composite codes that a comment explains.
+
+        "a size (SM, MED, LG) and a kind (CASE, BOX)" gives "size" and "kind" over the first
+        and second word of each value.
+        """
+        counts = {len(v.split()) for v in values}
+        if len(counts) != 1 or (k := counts.pop()) < 2:
+            return
+        lists = _NAMED_LIST.findall(col.comment)
+        if len(lists) != k:
+            return
+        for i, (_, items) in enumerate(lists):
+            allowed = {x.strip().upper() for x in items.split(",")}
+            seen = {v.split()[i].upper() for v in values}
+            if not seen <= allowed:
+                return
+        for i, (label, _) in enumerate(lists):
+            name = label.strip().split()[-1].lower()
+            phrases = [stems(" ".join([*col.words, name])), stems(name)]
+            self.dimensions.insert(0, Dimension(name, col, None, phrases, part=i + 1))
 
     def _index_meanings(self) -> None:
         """Read "'R' = returned" style glossaries in column comments as value synonyms."""
         for table in self.tables.values():
             for col in table.columns.values():
                 for code, meaning in _QUOTED_MEANING.findall(col.comment):
-                    key = stems(meaning.split(" and ")[0].split(",")[0].strip())
-                    if key and not any(v.column is col for v in self.values.get(key, [])):
-                        self.values[key].append(ValueRef(col, code, rank=1))
+                    words = stems(meaning.split(" and ")[0].split(",")[0].strip())
+                    # the whole meaning, and its last two words ("... still open")
+                    for key in {words, words[-2:]} if len(words) > 2 else {words}:
+                        if key and not any(v.column is col for v in self.values.get(key, [])):
+                            self.values[key].append(ValueRef(col, code, rank=1))
 
     # lookups -----------------------------------------------------------
     def column_by_path(self, path: str) -> Column | None:

@@ -73,7 +73,10 @@ FILLER = frozenset(
     inclusive included both days day date dates week weeks calendar whole-year full-year
     jan feb mar apr jun jul aug sep sept oct nov dec january february march april june
     july august september october november december spring summer autumn fall winter
-    second third fourth half h1 h2 q1 q2 q3 q4 ytd yoy mom qoq""".split()
+    second third fourth half h1 h2 q1 q2 q3 q4 ytd yoy mom qoq arrive arrived arrives
+    arriving pass passes passed combination combinations among amongst chronological
+    chronologically alphabetical alphabetically lose lost losing via using spread
+    breakdown sorted ordering descending ascending shown displayed""".split()
 )  # fmt: skip
 
 
@@ -84,7 +87,13 @@ def tokens(text: str) -> list[str]:
         >>> tokens("Top 5 Brand#12 parts, 1-URGENT in 1996-03-01?")
         ['top', '5', 'brand#12', 'parts', '1-urgent', 'in', '1996-03-01']
     """
-    return _TOKEN.findall(text.lower().replace("’", "'"))
+    out: list[str] = []
+    for token in _TOKEN.findall(text.lower().replace("’", "'")):
+        if "-" in token and token.replace("-", "").isalpha():
+            out.extend(token.split("-"))  # late-delivery, high-priority: two words
+        else:
+            out.append(token)
+    return out
 
 
 @lru_cache(maxsize=50_000)
@@ -97,6 +106,8 @@ def stem(word: str) -> str:
             return word[: -len(suffix)] + repl
     if word.endswith("s") and not word.endswith(("ss", "us", "is")):
         word = word[:-1]
+    if word.endswith("e") and len(word) > 4 and not word.endswith("ee"):
+        return word[:-1]  # receive / received, place / placed
     for suffix in ("ing", "ed"):
         if word.endswith(suffix) and len(word) > len(suffix) + 2:
             word = word[: -len(suffix)]

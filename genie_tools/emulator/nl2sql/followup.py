@@ -1,0 +1,91 @@
+"""Follow-ups: questions that modify the previous one.
+
+For example "only 1996", "top 5 instead", "break that down by region" or "what
+about the average instead of the total".
+"""
+
+from __future__ import annotations
+
+from genie_tools.emulator.nl2sql.intent import Filter, Intent
+from genie_tools.emulator.nl2sql.reading import ReadingState, _candidates
+from genie_tools.emulator.nl2sql.schema import Column
+
+_FOLLOW_CUES = {"and", "what", "how", "now", "only", "just", "instead", "same", "also", "then",
+                "break", "split", "make", "rather", "but", "sort", "show", "add", "include",
+                "plus", "with", "for"}  # fmt: skip
+
+
+class FollowUpReading(ReadingState):
+    """Decides whether a question follows up, and applies it to the previous intent."""
+
+    def _is_follow_up(self, fresh: Intent) -> bool:
+        if not fresh.metrics or fresh.weak:
+            return True
+        if set(self.raw[:4]) & {"that", "those", "them", "their", "it", "these", "its"}:
+            return True
+        return self.raw[0] in _FOLLOW_CUES and ("instead" in self.raw or len(self.raw) <= 8)
+
+    def _named_after_instead(self) -> list[Column]:
+        """Columns named after "instead of" / "rather than": groups to drop."""
+        if "instead" not in self.raw and "rather" not in self.raw:
+            return []
+        at = self.raw.index("instead") if "instead" in self.raw else self.raw.index("rather")
+        out: list[Column] = []
+        for p in self.pieces:
+            if p.start > at:
+                _, dim, _, column = _candidates(p)
+                col = dim.column if dim is not None else column
+                if col is not None:
+                    out.append(col)
+        return out
+
+    def _merge(self, previous: Intent, new: Intent) -> Intent:
+        """Apply a follow-up ("only 1996", "top 5 instead", "break it down by region")."""
+        out = previous.copy()
+        words = set(self.raw)
+        adding = bool(words & {"add", "also", "plus", "include", "too"}) and "instead" not in words
+        if new.metrics and not new.weak:
+            out.metrics = out.metrics + new.metrics if adding else new.metrics
+        elif self.aggs:
+            func = self.aggs[0][1]
+            if "instead" in self.raw:
+                # "average instead of total": the word before "instead" wins
+                before = [f for i, f in self.aggs if i < self.raw.index("instead")]
+                func = before[-1] if before else func
+            out.metrics = [m.with_aggregate(func) or m for m in out.metrics]
+        replace = bool(words & {"instead", "rather"}) or self.raw[0] == "now"
+        dropped = self._named_after_instead()
+        out.groups = [g for g in out.groups if g.column not in dropped]
+        for g in new.groups:
+            if replace and not g.grain:
+                out.groups = [x for x in out.groups if x.grain]
+            if g.grain:
+                out.groups = [x for x in out.groups if not x.grain]
+            out.groups = [
+                x for x in out.groups if not (x.column is g.column and x.grain == g.grain)
+            ]
+            out.groups.append(g)
+            if not g.grain and not any(f.column is g.column for f in new.filters):
+                out.filters = [f for f in out.filters if f.column is not g.column]
+        union = bool(words & {"compare", "with", "also", "add", "plus", "versus", "vs"})
+        for f in new.filters:
+            same = [x for x in out.filters if x.column is f.column or (x.is_time and f.is_time)]
+            kept = [x for x in out.filters if x not in same]
+            if union and same and f.op in ("=", "IN") and all(x.op in ("=", "IN") for x in same):
+                values = list(dict.fromkeys([v for x in same for v in x.values] + f.values))
+                kept.append(Filter(f.column, "IN", values, f.is_time))
+                if not any(g.column is f.column for g in out.groups):
+                    out.groups.append(self._group_for_column(f.column))
+            else:
+                kept.append(f)
+                if not f.is_time and f.op == "=":
+                    out.groups = [g for g in out.groups if g.column is not f.column]
+            out.filters = kept
+        if new.limit is not None:
+            out.limit = new.limit
+            out.rank_by_metric = True
+        if new.descending is not None:
+            out.descending = new.descending
+            if out.groups and new.limit is None:
+                out.rank_by_metric = out.rank_by_metric or not any(g.grain for g in out.groups)
+        return out

@@ -1,0 +1,120 @@
+"""The state of one question being read, and the helpers every reading step shares."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from genie_tools.emulator.nl2sql.intent import Group, Intent
+from genie_tools.emulator.nl2sql.schema import Column, Dimension, Measure, SpaceSchema, Table
+from genie_tools.emulator.nl2sql.text import NUMBER_WORDS, stem, tokens
+
+
+class Unanswerable(Exception):
+    """The question cannot be mapped with confidence; ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class Piece:
+    """A span of the question that was recognised."""
+
+    start: int
+    end: int
+    kind: str  # measure | dimension | entity | column | value
+    options: list[object] = field(default_factory=list)
+
+
+def _candidates(
+    piece: Piece,
+) -> tuple[Measure | None, Dimension | None, Table | None, Column | None]:
+    """The readings a recognised span allows, one per kind."""
+    flat = [o[1] if isinstance(o, tuple) else o for o in piece.options]
+    return (
+        next((o for o in flat if isinstance(o, Measure)), None),
+        next((o for o in flat if isinstance(o, Dimension)), None),
+        next((o for o in flat if isinstance(o, Table)), None),
+        next((o for o in flat if isinstance(o, Column)), None),
+    )
+
+
+def _ambiguous(piece: Piece) -> bool:
+    """A span that reads as a measure and also as a table or a dimension."""
+    _, dim, table, _ = _candidates(piece)
+    return dim is not None or table is not None
+
+
+def _single_column(measure: Measure | None, schema: SpaceSchema) -> Column | None:
+    """The column under ``SUM(col)`` / ``AVG(col)`` style measures, for filters on it."""
+    if measure is None:
+        return None
+    match = re.fullmatch(r"\s*\w+\(\s*(\w+)\s*\)\s*", measure.sql)
+    if match is None:
+        return None
+    owners = schema.columns.get(match.group(1).lower(), [])
+    return owners[0] if owners else None
+
+
+class ReadingState:
+    """What is known so far about one question (filled in by the reading steps)."""
+
+    def __init__(self, parser: Any, question: str, previous: Intent | None) -> None:
+        self.p = parser
+        self.schema = parser.schema
+        self.raw = tokens(question)
+        self.st = [stem(t) for t in self.raw]
+        self.used = [False] * len(self.raw)
+        self.previous = previous
+        self.question = question
+        self.limit: int | None = None
+        self.descending: bool | None = None
+        self.superlative_at: int | None = None
+        self.superlatives: list[tuple[int, bool]] = []
+        self._weak: set[int] = set()  # metrics read from words that are also tables
+        self.time_at: int | None = None  # where the first date expression stands
+        self.aggs: list[tuple[int, str]] = []
+        self.count_at: list[int] = []
+        self.times: list[tuple[str, list[Any]]] = []  # (op, values) on the date column
+        self.compares: list[tuple[int, str, float]] = []
+        self.grains: list[tuple[int, str]] = []
+        self.pieces: list[Piece] = []
+
+    def _take(self, start: int, end: int) -> None:
+        for i in range(start, end):
+            self.used[i] = True
+
+    def _number(self, i: int) -> float | None:
+        if i < 0 or i >= len(self.raw):
+            return None
+        word = self.raw[i]
+        if word in NUMBER_WORDS:
+            return float(NUMBER_WORDS[word])
+        try:
+            return float(word.replace(",", ""))
+        except ValueError:
+            return None
+
+    def _near(self, index: int, words: set[str], before: int = 3) -> bool:
+        return bool(set(self.raw[max(0, index - before) : index]) & words)
+
+    def _piece_between(self, start: int, end: int) -> bool:
+        return any(start < p.start < end for p in self.pieces)
+
+    def _group_for_column(self, col: Column, grain: str | None = None, name: str = "") -> Group:
+        table = self.schema.tables[col.table]
+        indexed = any(r.column is col for refs in self.schema.values.values() for r in refs)
+        key = (
+            table.key
+            if (
+                table.key is not None
+                and table.key is not col
+                and not indexed
+                and col is table.label
+            )
+            else None
+        )
+        return Group(col, grain, name or "_".join(col.words), key)

@@ -1,0 +1,284 @@
+"""The ``genie-tools`` command (emulator, demo) and the ``genie_emulator`` pytest plugin."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from databricks.sdk import WorkspaceClient
+from databricks.sdk.core import Config
+
+from genie_tools.emulator.data import default_data_dir
+from genie_tools.emulator.results import to_wire
+
+GENIE_TOOLS = str(Path(sys.executable).parent / "genie-tools")
+# Computed at import, before pytester points HOME at a temporary folder.
+CACHE_DIR = str(default_data_dir())
+LISTENING = re.compile(r"Genie emulator listening on (http://127\.0\.0\.1:(\d+))")
+REVENUE_BY_YEAR = """
+SELECT year(o.o_orderdate) AS order_year,
+       SUM(l.l_extendedprice * (1 - l.l_discount)) AS revenue
+FROM samples.tpch.orders o
+JOIN samples.tpch.lineitem l ON l.l_orderkey = o.o_orderkey
+GROUP BY year(o.o_orderdate)
+ORDER BY order_year
+"""
+
+
+class Server:
+    """A ``genie-tools emulator`` subprocess with its stdout read on a thread."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [GENIE_TOOLS, "emulator", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "GENIE_TOOLS_CACHE_DIR": CACHE_DIR},
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait_lines(self, n: int, timeout: float = 60.0) -> list[str]:
+        deadline = time.time() + timeout
+        while len(self.lines) < n and time.time() < deadline:
+            if self.proc.poll() is not None:
+                time.sleep(0.2)
+                break
+            time.sleep(0.02)
+        if len(self.lines) < n:
+            stderr = self.proc.stderr.read() if self.proc.poll() is not None else ""
+            raise AssertionError(f"expected {n} lines, got {self.lines!r}; stderr: {stderr}")
+        return self.lines[:n]
+
+    def interrupt(self, timeout: float = 10.0) -> tuple[int, str]:
+        """SIGINT; returns (exit code, stderr); fails if it takes longer than ``timeout``."""
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError(
+                f"the emulator did not exit within {timeout} s of SIGINT"
+            ) from None
+        self._reader.join(timeout=5)
+        assert self.proc.stderr is not None
+        return self.proc.returncode, self.proc.stderr.read()
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[..., Server]]:
+    servers: list[Server] = []
+
+    def start(*args: str) -> Server:
+        server = Server(*args)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.kill()
+
+
+def _address(server: Server) -> tuple[str, str]:
+    first, second = server.wait_lines(2)
+    match = LISTENING.fullmatch(first)
+    assert match, first
+    assert int(match.group(2)) > 0
+    token_line = re.fullmatch(r"\s*token: (\S+)", second)
+    assert token_line, second
+    return match.group(1), token_line.group(1)
+
+
+def _client(url: str, token: str) -> WorkspaceClient:
+    return WorkspaceClient(
+        config=Config(host=url, token=token, auth_type="pat", retry_timeout_seconds=5)
+    )
+
+
+def test_emulator_command_serves_the_sdk_and_stops_on_sigint(serve: Callable[..., Server]) -> None:
+    server = serve("--port", "0", "--speed", "0")
+    url, token = _address(server)
+    w = _client(url, token)
+    spaces = w.genie.list_spaces().spaces
+    assert [s.title for s in spaces] == ["Sales & revenue", "Supply chain", "Shipping & returns"]
+    # The banner names every space by id.
+    lines = server.wait_lines(3 + len(spaces))
+    for space in spaces:
+        assert f"  space {space.space_id}  {space.title}" in lines
+    # A wrong token is refused: the printed token is the one that works.
+    unauthorized = httpx.get(
+        f"{url}/api/2.0/genie/spaces", headers={"Authorization": "Bearer nope"}, timeout=10
+    )
+    assert unauthorized.status_code == 401
+
+    code, stderr = server.interrupt()
+    assert code == 0, stderr
+    assert "Traceback" not in stderr
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{url}/api/2.0/genie/spaces", timeout=2)
+
+
+def test_sigint_while_a_query_runs(serve: Callable[..., Server], tmp_path: Path) -> None:
+    # A deliberately heavy example query keeps a DuckDB cursor busy while we interrupt.
+    heavy = (
+        "SELECT COUNT(*) AS n, SUM(l.l_extendedprice * a.n_nationkey * b.n_regionkey) AS s "
+        "FROM samples.tpch.lineitem l CROSS JOIN samples.tpch.nation a "
+        "CROSS JOIN samples.tpch.nation b"
+    )
+    config = {
+        "spaces": [
+            {
+                "id": "heavy",
+                "title": "Heavy",
+                "tables": [
+                    {"name": "samples.tpch.lineitem"},
+                    {"name": "samples.tpch.nation"},
+                ],
+                "example_sqls": [{"question": "Run the heavy query", "sql": heavy}],
+            }
+        ]
+    }
+    path = tmp_path / "heavy.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    server = serve("--port", "0", "--speed", "0", "--config", str(path))
+    url, token = _address(server)
+    w = _client(url, token)
+    started = w.genie.start_conversation("heavy", "Run the heavy query").response
+    time.sleep(0.2)
+    status = w.genie.get_message("heavy", started.conversation_id, started.message_id).status
+    assert status.value == "EXECUTING_QUERY"
+    code, stderr = server.interrupt()
+    assert code == 0, stderr
+    assert "Traceback" not in stderr
+    assert "FATAL" not in stderr
+
+
+def test_emulator_command_honours_config_and_qpm(
+    serve: Callable[..., Server], tmp_path: Path
+) -> None:
+    config = {
+        "limits": {"qpm": 2},
+        "spaces": [
+            {
+                "id": "cli-orders",
+                "title": "CLI orders",
+                "tables": [{"name": "samples.tpch.orders"}],
+                "example_sqls": [
+                    {
+                        "question": "How many orders are there?",
+                        "sql": "SELECT COUNT(*) AS n FROM samples.tpch.orders",
+                    }
+                ],
+            }
+        ],
+    }
+    path = tmp_path / "cli.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    server = serve("--port", "0", "--speed", "0", "--config", str(path), "--qpm", "7")
+    url, token = _address(server)
+    w = _client(url, token)
+    assert [(s.space_id, s.title) for s in w.genie.list_spaces().spaces] == [
+        ("cli-orders", "CLI orders")
+    ]
+    ask = f"{url}/api/2.0/genie/spaces/cli-orders/start-conversation"
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(headers=headers, timeout=10) as http:
+        codes = [
+            http.post(ask, json={"content": "How many orders are there?"}).status_code
+            for _ in range(7)
+        ]
+        assert codes == [200] * 7
+        limited = http.post(ask, json={"content": "How many orders are there?"})
+    assert limited.status_code == 429
+    assert "the workspace limit is 7 per 60 s" in limited.json()["message"]
+    assert 1 <= int(limited.headers["Retry-After"]) <= 60
+    code, stderr = server.interrupt()
+    assert code == 0, stderr
+
+
+def test_demo_prints_sql_and_duckdb_figures(
+    duckdb_reference: Callable[[str], list[tuple[Any, ...]]],
+) -> None:
+    done = subprocess.run(
+        [GENIE_TOOLS, "demo", "--speed", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "GENIE_TOOLS_CACHE_DIR": CACHE_DIR, "COLUMNS": "200"},
+    )
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "What was total revenue by year?" in out
+    assert "SQL:" in out
+    assert "SUM(l.l_extendedprice * (1 - l.l_discount)) AS revenue" in out
+    assert "COMPLETED" in out
+    rows = duckdb_reference(REVENUE_BY_YEAR)
+    assert len(rows) == 7
+    for year, revenue in rows:
+        assert str(year) in out
+        assert to_wire(revenue) in out, (to_wire(revenue), out)
+
+
+PLUGIN_TESTS = """
+import httpx
+import pytest
+
+seen = []
+
+
+def test_default_fixture(genie_emulator):
+    w = genie_emulator.workspace_client()
+    titles = [s.title for s in w.genie.list_spaces().spaces]
+    assert titles == ["Sales & revenue", "Supply chain", "Shipping & returns"]
+    assert genie_emulator.speed == 0
+    space = next(s for s in genie_emulator.config.spaces if s.title == "Sales & revenue")
+    msg = w.genie.start_conversation_and_wait(space.id, "How many orders were placed in 1996?")
+    assert msg.status.value == "COMPLETED"
+    seen.append(genie_emulator.url)
+
+
+@pytest.mark.genie_emulator(qpm=3)
+def test_marker_options(genie_emulator):
+    assert genie_emulator.config.limits.qpm == 3
+    assert genie_emulator.url != seen[0]
+
+
+def test_previous_emulator_was_stopped():
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(seen[0] + "/api/2.0/genie/spaces", timeout=2)
+"""
+
+
+def test_pytest_plugin_fixture_and_marker(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GENIE_TOOLS_CACHE_DIR", CACHE_DIR)
+    monkeypatch.delenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+    pytester.makepyfile(test_plugin_use=PLUGIN_TESTS)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--strict-markers", "-v")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["*test_marker_options PASSED*"])
