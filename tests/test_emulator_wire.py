@@ -677,7 +677,13 @@ def test_text_attachment_carries_the_key_figures(
     ).statement_response
     summary = text_attachment(answered).text.content
     first_row = stmt.result.data_array[0]
-    assert all(v in summary for v in first_row if v is not None), summary
+    columns = stmt.manifest.schema.columns
+    for value, column in zip(first_row, columns, strict=True):
+        if column.type_name.value == "DECIMAL":
+            # figures are written for people: thousands separators, two decimals
+            assert f"{float(value):,.2f}" in summary, summary
+        elif value is not None:
+            assert value in summary, summary
 
 
 def test_clarification_for_an_unanswerable_question(w: WorkspaceClient) -> None:

@@ -95,6 +95,10 @@ class EmulatorConfig(_Model):
     principals: dict[str, PrincipalConfig] = Field(default_factory=dict)
     faults: list[Fault] = Field(default_factory=list)
     workspace_id: str = "1234567890123456"
+    llm: str | None = Field(
+        default=None,
+        description="optional LangChain chat model writing the SQL, as 'package.module:name'",
+    )
 
     @model_validator(mode="after")
     def _unique_space_ids(self) -> EmulatorConfig:

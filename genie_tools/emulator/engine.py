@@ -22,6 +22,7 @@ from typing import Any
 from genie_tools._optional import require
 from genie_tools.emulator.nl2sql.compile import SqlWriter
 from genie_tools.emulator.nl2sql.intent import Filter, Intent
+from genie_tools.emulator.nl2sql.llm import LlmSqlWriter
 from genie_tools.emulator.nl2sql.parse import QuestionParser, Unanswerable
 from genie_tools.emulator.nl2sql.schema import SpaceSchema
 from genie_tools.emulator.results import TableResult
@@ -143,8 +144,11 @@ class SpaceEngine:
     example_threshold = 0.9
     fallback_threshold = 0.72
 
-    def __init__(self, space: SpaceDecl, cursor: Callable[[], Any] | None = None) -> None:
+    def __init__(
+        self, space: SpaceDecl, cursor: Callable[[], Any] | None = None, *, llm: Any = None
+    ) -> None:
         self.space = space
+        self.llm = LlmSqlWriter(llm, space) if llm is not None else None
         self.allowed_tables = {t.name.lower() for t in space.tables}
         self._cursor = cursor
         self._ready = threading.Event()
@@ -171,6 +175,10 @@ class SpaceEngine:
         """Map ``question`` (with the conversation's earlier interpretations) to SQL."""
         self.prepare()
         previous = next((h for h in reversed(history) if h.sql is not None), None)
+        if self.llm is not None:
+            answer = self._from_llm(question, history)
+            if answer is not None:
+                return answer
         example, score = self._closest_example(question)
         if example is not None and score >= self.example_threshold:
             return self._from_example(question, example)
@@ -196,6 +204,29 @@ class SpaceEngine:
         if example is not None and score >= self.fallback_threshold and previous is None:
             return self._from_example(question, example)
         return self.clarify(question, reason)
+
+    def _from_llm(self, question: str, history: list[Interpretation]) -> Interpretation | None:
+        """The model's SQL when it is read-only, stays in the space and compiles; else None."""
+        assert self.llm is not None
+        sql = self.llm.write(question, [(h.question, h.sql) for h in history])
+        if sql is None:
+            return None
+        try:
+            check_read_only(sql, self.allowed_tables)
+            duckdb_sql = to_duckdb(sql)
+            if self._cursor is not None:
+                self._cursor().execute(f"EXPLAIN {duckdb_sql}")  # compiles against the data
+        except Exception:  # unsafe or broken SQL from the model: the built-in engine answers
+            logger.info("LLM SQL rejected for %r", question, exc_info=True)
+            return None
+        return Interpretation(
+            question=question,
+            sql=sql,
+            duckdb_sql=duckdb_sql,
+            title=question.rstrip("?"),
+            description=f"Written by the LLM backend for: {question}",
+            suggested_questions=self.suggestions(),
+        )
 
     def _closest_example(self, question: str) -> tuple[ExampleSql | None, float]:
         best, score = None, 0.0
@@ -286,13 +317,62 @@ def _describe_filter(f: Filter) -> str:
 
 
 def summarize(result: TableResult) -> str:
-    """One or two plain sentences on a result, with the key figures."""
+    """One or two plain sentences on a result, with the key figures.
+
+    Example:
+        >>> from genie_tools.emulator.results import Column
+        >>> summarize(TableResult([Column("order_count", "LONG", "BIGINT")], [["22909"]]))
+        'The order count is 22,909.'
+    """
     if not result.rows:
         return "The query returned no rows."
     names = [c.name for c in result.columns]
+    # years, months and keys are labels, not figures: 1992, not 1,992
+    numeric = [
+        c.type_name in _NUMERIC and not c.name.lower().endswith(_LABEL_ENDINGS)
+        for c in result.columns
+    ]
     first = result.rows[0]
-    if len(result.rows) == 1 and len(names) == 1:
-        return f"The {names[0].replace('_', ' ')} is {first[0]}."
-    lead = ", ".join(f"{n.replace('_', ' ')} {v}" for n, v in zip(names, first, strict=False))
-    count = f"{result.row_count:,} rows" + (" (truncated)" if result.truncated else "")
+    shown = [_figure(v, n, is_num) for v, n, is_num in zip(first, names, numeric, strict=True)]
+    if len(result.rows) == 1:
+        parts = [f"the {_words(n)} is {v}" for n, v in zip(names, shown, strict=True)]
+        return _sentence(" and ".join(parts)) + "."
+    count = f"{result.row_count:,} rows" + (" (the first 5,000 shown)" if result.truncated else "")
+    labels = [v for v, is_num in zip(shown, numeric, strict=True) if not is_num]
+    figures = [(n, v) for n, v, is_num in zip(names, shown, numeric, strict=True) if is_num]
+    if labels and figures:
+        name, value = figures[-1] if len(figures) == 1 else figures[0]
+        return (
+            f"The query returned {count}. First: {' / '.join(labels)} with {_words(name)} {value}."
+        )
+    lead = ", ".join(f"{_words(n)} {v}" for n, v in zip(names, shown, strict=True))
     return f"The query returned {count}. The first row: {lead}."
+
+
+_NUMERIC = {"INT", "LONG", "SHORT", "BYTE", "DECIMAL", "DOUBLE", "FLOAT"}
+_LABEL_ENDINGS = ("year", "quarter", "month", "day", "key", "id", "number", "size")
+
+
+def _words(name: str) -> str:
+    return name.replace("_", " ")
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _figure(value: str | None, name: str, numeric: bool) -> str:
+    """A value as a person reads it: 22,909 / 3,144,243,655.72 / 49.94%."""
+    if value is None:
+        return "null"
+    if not numeric:
+        return value
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    if name.endswith("pct") or "percent" in name:
+        return f"{number:,.2f}%"
+    if number == int(number) and "." not in value:
+        return f"{int(number):,}"
+    return f"{number:,.2f}" if abs(number) >= 1 else f"{number:.4g}"

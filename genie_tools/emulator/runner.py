@@ -42,6 +42,8 @@ class GenieEmulator:
         config: An :class:`EmulatorConfig`, a mapping, or a YAML file path.
         seed: Seeds ids, latency draws and fault probabilities, so runs repeat.
         token: The default user's bearer token (random when not given).
+        llm: Optional LangChain chat model that writes the SQL (checked before it runs;
+            the built-in engine answers when it is unavailable). Overrides ``config.llm``.
 
     Example:
         >>> with GenieEmulator(speed=0) as emu:  # doctest: +SKIP
@@ -61,6 +63,7 @@ class GenieEmulator:
         config: EmulatorConfig | dict[str, Any] | str | Path | None = None,
         seed: int = 0,
         token: str | None = None,
+        llm: Any = None,
     ) -> None:
         require("aiohttp", extra="emulator", purpose="The Genie emulator")
         if isinstance(config, (str, Path)):
@@ -72,6 +75,11 @@ class GenieEmulator:
         if qpm is not None:
             cfg = cfg.model_copy(update={"limits": cfg.limits.model_copy(update={"qpm": qpm})})
         self.config = cfg
+        if llm is None and cfg.llm:
+            from genie_tools.emulator.nl2sql.llm import load_chat_model
+
+            llm = load_chat_model(cfg.llm)
+        self.llm = llm
         self.host = host
         self.port = port
         self.speed = speed
@@ -118,7 +126,9 @@ class GenieEmulator:
         if self._thread is not None:
             return self
         self._db = Database(self.config.data, self.data_dir)
-        self._service = GenieService(self.config, self._db, speed=self.speed, seed=self.seed)
+        self._service = GenieService(
+            self.config, self._db, speed=self.speed, seed=self.seed, llm=self.llm
+        )
         ready = threading.Event()
         failure: list[BaseException] = []
         self._thread = threading.Thread(

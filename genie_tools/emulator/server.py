@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from genie_tools.emulator.auth import Authenticator
+from genie_tools.emulator.engine import Interpretation
 from genie_tools.emulator.faults import Fault
 from genie_tools.emulator.records import Message
 from genie_tools.emulator.results import (
@@ -231,13 +232,30 @@ class Routes:
         if engine is not None:
             await asyncio.get_running_loop().run_in_executor(None, engine.prepare)
 
+    async def _interpret_off_loop(
+        self, space_id: str, conversation_id: str | None, content: Any, principal: str
+    ) -> Interpretation | None:
+        """With an LLM backend, interpret in a worker thread (a model call takes seconds)."""
+        engine = self.service.engines.get(space_id)
+        if engine is None or engine.llm is None:
+            return None  # the built-in engine is quick enough to run in place
+        with self.service.lock:
+            history = self.service.history(space_id, conversation_id, content, principal)
+        return await asyncio.get_running_loop().run_in_executor(
+            None, engine.interpret, str(content).strip(), history
+        )
+
     async def start_conversation(self, request: web.Request) -> web.Response:
         """``POST .../start-conversation``: a new conversation with its first message."""
         body = await _json_body(request)
-        await self._engine_ready(request.match_info["space_id"])
+        space_id = request.match_info["space_id"]
+        await self._engine_ready(space_id)
+        pre = await self._interpret_off_loop(
+            space_id, None, body.get("content"), request[PRINCIPAL]
+        )
         with self.service.lock:
             msg, conv = self.service.ask(
-                request.match_info["space_id"], None, body.get("content"), request[PRINCIPAL]
+                space_id, None, body.get("content"), request[PRINCIPAL], pre
             )
             now = self.service.clock()
             payload = {
@@ -254,9 +272,12 @@ class Routes:
         body = await _json_body(request)
         m = request.match_info
         await self._engine_ready(m["space_id"])
+        pre = await self._interpret_off_loop(
+            m["space_id"], m["conversation_id"], body.get("content"), request[PRINCIPAL]
+        )
         with self.service.lock:
             msg, _ = self.service.ask(
-                m["space_id"], m["conversation_id"], body.get("content"), request[PRINCIPAL]
+                m["space_id"], m["conversation_id"], body.get("content"), request[PRINCIPAL], pre
             )
             payload = msg.to_wire(self.service.clock())
         self._start_execution(msg)

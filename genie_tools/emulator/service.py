@@ -65,14 +65,20 @@ class RateLimiter:
         self.window = window
         self._times: deque[float] = deque()
 
-    def acquire(self, now: float) -> float | None:
-        """Record a question at ``now``; return seconds to wait instead when over the limit."""
+    def wait_for(self, now: float) -> float | None:
+        """Seconds until a question would be accepted (None: it would be now)."""
         while self._times and self._times[0] <= now - self.window:
             self._times.popleft()
         if len(self._times) >= self.limit:
             return self._times[0] + self.window - now
-        self._times.append(now)
         return None
+
+    def acquire(self, now: float) -> float | None:
+        """Record a question at ``now``; return seconds to wait instead when over the limit."""
+        wait = self.wait_for(now)
+        if wait is None:
+            self._times.append(now)
+        return wait
 
 
 def _page(items: list[Any], page_size: int | None, page_token: str | None) -> tuple[list[Any], str]:
@@ -97,6 +103,7 @@ class GenieService:
         speed: float,
         seed: int,
         clock: Callable[[], float] = time.time,
+        llm: Any = None,
     ) -> None:
         self.config = config
         self.db = database
@@ -107,7 +114,7 @@ class GenieService:
         self.faults = FaultPlan(config.faults, seed=seed)
         self.limiter = RateLimiter(config.limits.qpm, config.limits.rate_window_seconds)
         self.spaces: dict[str, SpaceDecl] = {s.id: s for s in config.spaces}
-        self.engines = {s.id: SpaceEngine(s, database.cursor) for s in config.spaces}
+        self.engines = {s.id: SpaceEngine(s, database.cursor, llm=llm) for s in config.spaces}
         # Reading each space's data takes a moment: do it now, off the request path.
         self._preparing = threading.Thread(
             target=self._prepare_engines, name="genie-nl2sql", daemon=True
@@ -245,13 +252,26 @@ class GenieService:
         del self.conversations[conv.id]
 
     # questions ---------------------------------------------------------
-    def ask(
+    def history(
         self, space_id: str, conversation_id: str | None, content: Any, principal: str
-    ) -> tuple[Message, Conversation]:
-        """Create a message (and a conversation when ``conversation_id`` is None).
+    ) -> list[Interpretation]:
+        """Check a question as :meth:`ask` would, and return its conversation's history.
 
-        Validation happens before the rate limiter, so bad requests cost no quota.
+        Used before a slow interpretation (an LLM backend) runs off the lock, so that a
+        bad or rate-limited question costs no model call.
         """
+        self._check_question(space_id, conversation_id, content, principal)
+        wait = self.limiter.wait_for(self.clock())
+        if wait is not None:
+            raise self._rate_limited(space_id, wait)
+        if conversation_id is None:
+            return []
+        conv = self.conversations[conversation_id]
+        return [self.messages[m].interpretation for m in conv.message_ids]
+
+    def _check_question(
+        self, space_id: str, conversation_id: str | None, content: Any, principal: str
+    ) -> tuple[SpaceDecl, Conversation | None]:
         limits = self.config.limits
         space = self.space(space_id, principal, need="CAN_RUN")
         if not isinstance(content, str) or not content.strip():
@@ -262,7 +282,6 @@ class GenieService:
                 "INVALID_PARAMETER_VALUE",
                 f"content is {len(content)} characters; the limit is {limits.max_message_length}.",
             )
-        now = self.clock()
         if conversation_id is None:
             used = sum(1 for c in self.conversations.values() if c.space_id == space_id)
             if used >= limits.max_conversations_per_space:
@@ -282,18 +301,39 @@ class GenieService:
                     f"Conversation {conversation_id} has reached "
                     f"{limits.max_messages_per_conversation} messages; start a new conversation.",
                 )
+        return space, conv
+
+    def _rate_limited(self, space_id: str, wait: float) -> ApiError:
+        limits = self.config.limits
+        self.stats.rate_limited += 1
+        self.stats.rate_limited_by_space[space_id] += 1
+        retry_after = max(1, math.ceil(wait))
+        return ApiError(
+            429,
+            "RESOURCE_EXHAUSTED",
+            f"Too many questions: the workspace limit is {limits.qpm} per "
+            f"{limits.rate_window_seconds:g} s. Retry after {retry_after} s.",
+            headers={"Retry-After": str(retry_after)},
+        )
+
+    def ask(
+        self,
+        space_id: str,
+        conversation_id: str | None,
+        content: Any,
+        principal: str,
+        interpretation: Interpretation | None = None,
+    ) -> tuple[Message, Conversation]:
+        """Create a message (and a conversation when ``conversation_id`` is None).
+
+        Validation happens before the rate limiter, so bad requests cost no quota.
+        ``interpretation`` is given when it was worked out beforehand (see :meth:`history`).
+        """
+        space, conv = self._check_question(space_id, conversation_id, content, principal)
+        now = self.clock()
         wait = self.limiter.acquire(now)
         if wait is not None:
-            self.stats.rate_limited += 1
-            self.stats.rate_limited_by_space[space_id] += 1
-            retry_after = max(1, math.ceil(wait))
-            raise ApiError(
-                429,
-                "RESOURCE_EXHAUSTED",
-                f"Too many questions: the workspace limit is {limits.qpm} per "
-                f"{limits.rate_window_seconds:g} s. Retry after {retry_after} s.",
-                headers={"Retry-After": str(retry_after)},
-            )
+            raise self._rate_limited(space_id, wait)
         if conv is None:
             conv = Conversation(
                 id=self.new_id(),
@@ -305,8 +345,9 @@ class GenieService:
                 updated=now,
             )
             self.conversations[conv.id] = conv
-        history = [self.messages[m].interpretation for m in conv.message_ids]
-        interpretation = self.engines[space.id].interpret(content.strip(), history)
+        if interpretation is None:
+            history = [self.messages[m].interpretation for m in conv.message_ids]
+            interpretation = self.engines[space.id].interpret(content.strip(), history)
         msg = self._new_message(space_id, conv, content, principal, interpretation, now)
         conv.message_ids.append(msg.id)
         conv.updated = now

@@ -38,7 +38,7 @@ from genie_tools.emulator.nl2sql.schema import (
     Table,
     ValueRef,
 )
-from genie_tools.emulator.nl2sql.text import FILLER, stem, tokens
+from genie_tools.emulator.nl2sql.text import DEMONYMS, FILLER, stem, stems, tokens
 
 __all__ = ["QuestionParser", "Unanswerable"]
 
@@ -66,10 +66,16 @@ class QuestionParser:
                 self._add(p, "measure", m)
                 if len(p) >= 3 and p[0] in {stem(w) for w in ("average", "avg", "total", "mean")}:
                     self._add(p[1:], "measure", m)
+        table_words = {w for t in schema.tables.values() for p in t.words for w in p}
         for m in schema.measures:
-            head = m.phrases[0][:2]
-            if len(m.phrases[0]) >= 3 and head not in self.phrases:
-                self._add(head, "measure", m)  # "order totals" for "order total including tax"
+            name = m.phrases[0]
+            # "order totals" or "total including tax" for "order total including tax",
+            # but not "line items" for "returned line items": that names a table
+            for size in range(len(name) - 1, 1, -1):
+                for start in range(len(name) - size + 1):
+                    part = name[start : start + size]
+                    if part not in self.phrases and not set(part) <= table_words:
+                        self._add(part, "measure", m)
         for d in schema.dimensions:
             for p in d.phrases:
                 self._add(p, "dimension", d)
@@ -86,9 +92,12 @@ class QuestionParser:
         for key, refs in schema.values.items():
             for ref in refs:
                 self._add(key, "value", ref)
-                if ref.rank == 0 and len(key) == 1 and key[0].isalpha() and len(key[0]) >= 4:
-                    for ending in ("n", "an"):  # AFRICA -> "african", ASIA -> "asian"
-                        self._add((stem(key[0] + ending),), "value", ref)
+                if ref.rank == 0:
+                    for adjective in DEMONYMS.get(ref.value.upper(), ()):
+                        # "French suppliers" are in FRANCE; matched in any spelling
+                        self._add(
+                            stems(adjective), "value", ValueRef(ref.column, ref.value, rank=1)
+                        )
         self.max_len = max((len(p) for p in self.phrases), default=1)
         self.vocabulary = {stem(w) for w in schema._vocabulary(schema.space)}
 
@@ -117,13 +126,21 @@ class _Reading(PatternReading, FollowUpReading):
     """One question being read: patterns, phrases, roles, then follow-up merging."""
 
     # steps -----------------------------------------------------------
+    def _idioms(self) -> None:
+        """Mark words that are part of set phrases, not names of data ("account for")."""
+        for i in range(len(self.raw) - 1):
+            if self.raw[i] == "account" and self.raw[i + 1] == "for":
+                self._take(i, i + 2)
+
     def intent(self) -> Intent:
         if UNSAFE & set(self.raw) or IMPERATIVES & set(self.raw) or ";" in self.question:
             raise Unanswerable("I can only read data, not change it.")
         if not self.raw:
             raise Unanswerable("The question is empty.")
+        self._idioms()
         self._phrases(min_size=2)  # "average order value" before "average"
         self._patterns()
+        self._gapped_measures()
         self._phrases(min_size=1)
         self._check_coverage()
         fresh = self._build()
@@ -170,6 +187,27 @@ class _Reading(PatternReading, FollowUpReading):
             else:
                 i += 1
 
+    def _gapped_measures(self) -> None:
+        """Two-word measures said apart or reversed: "deliveries were late" (late deliveries)."""
+        n = len(self.st)
+        for i in range(n):
+            for j in range(i + 2, min(n, i + 4)):
+                if (
+                    self.used[i]
+                    or self.used[j]
+                    or any(not self._filler(k) for k in range(i + 1, j))
+                ):
+                    continue
+                for pair in ((self.st[i], self.st[j]), (self.st[j], self.st[i])):
+                    measures = [o for k, o in self.p.phrases.get(pair, []) if k == "measure"]
+                    if measures:
+                        self.pieces.append(Piece(i, j + 1, "measure", list(measures)))
+                        self.used[i] = self.used[j] = True
+                        break
+
+    def _filler(self, k: int) -> bool:
+        return not self.used[k] and self.raw[k] in FILLER
+
     def _spelled(self, ref: ValueRef, i: int, size: int) -> bool:
         """Whether the question spells a value as the data does.
 
@@ -215,6 +253,9 @@ class _Reading(PatternReading, FollowUpReading):
             p.kind == "measure" and not _ambiguous(p) and not self._counting(p) for p in self.pieces
         )
         metrics: list[tuple[int, Metric]] = []
+        summed = self._summed_count()
+        if summed is not None:
+            metrics.append(summed)
         for piece in self.pieces:
             measure, dim, table, column = _candidates(piece)
             if piece.kind == "value":
@@ -256,7 +297,8 @@ class _Reading(PatternReading, FollowUpReading):
             intent.weak = True  # "just for lines shipped in 1998" narrows, it does not re-measure
         if plain:
             metrics = plain
-        intent.metrics = [m for _, m in sorted(metrics, key=lambda x: x[0])]
+        unique = {m.sql: (i, m) for i, m in reversed(metrics)}  # the same figure named twice
+        intent.metrics = [m for _, m in sorted(unique.values(), key=lambda x: x[0])]
         if not intent.metrics and self.count_at:
             intent.metrics = [self._count_rows(values, intent.groups)]
         if self.raw[0] == "when" and not self.count_at:
@@ -410,6 +452,8 @@ class _Reading(PatternReading, FollowUpReading):
     def _wants_group(self, piece: Piece) -> bool:
         if set(self.raw[max(0, piece.start - 2) : piece.start]) & {"all", "any"}:
             return False
+        if self._agent_by(piece.start):
+            return False
         cues = _GROUP_CUES | {"which", "top", "bottom"} | _DESC | _ASC
         if self._near(piece.start, cues, 3) or (
             self.raw[0] in ("list", "show") and piece.start <= 3
@@ -421,12 +465,35 @@ class _Reading(PatternReading, FollowUpReading):
                 return True
         return self._near(piece.start, {"for"}, 1) and self._near(piece.start, {"each", "every"}, 2)
 
+    def _agent_by(self, index: int) -> bool:
+        """Whether a "by" names who did something ("held by suppliers"), not a grouping."""
+        window = self.raw[max(0, index - 3) : index]
+        if "by" not in window:
+            return False
+        at = index - 1 - window[::-1].index("by")
+        if at <= 0 or self.used[at - 1] or self.raw[at + 1] in ("each", "every"):
+            return False  # "units sold by priority": the verb belongs to a measure
+        before = self.raw[at - 1]
+        participles = {"held", "made", "sold", "bought", "owned", "taken", "given", "run", "kept"}
+        return before in participles or before.endswith("ed")
+
     def _plural_after(self, index: int) -> bool:
         for piece in self.pieces:
             if piece.start > index:
                 word = self.raw[piece.end - 1]
                 return word.endswith("s") and not word.endswith("ss")
         return False
+
+    def _summed_count(self) -> tuple[int, Metric] | None:
+        """The summed measure "how many units ..." asks for, named by its first word."""
+        for at in self.count_at:
+            if at < len(self.st) and not self.used[at]:
+                for m in self.schema.measures:
+                    sql = m.sql.strip().upper()
+                    if sql.startswith("SUM(") and any(p[0] == self.st[at] for p in m.phrases):
+                        self._take(at, at + 1)
+                        return at, Metric.of(m)
+        return None
 
     def _count_rows(self, values: dict[int, list[ValueRef]], groups: list[Group]) -> Metric:
         """The figure for "how many ..." when no measure is named.

@@ -73,7 +73,10 @@ FILLER = frozenset(
     inclusive included both days day date dates week weeks calendar whole-year full-year
     jan feb mar apr jun jul aug sep sept oct nov dec january february march april june
     july august september october november december spring summer autumn fall winter
-    second third fourth half h1 h2 q1 q2 q3 q4 ytd yoy mom qoq arrive arrived arrives
+    second third fourth half h1 h2 q1 q2 q3 q4 ytd yoy mom qoq book booked booking books
+    send sent sending sends take takes took taking end ended ending ends reach reaches
+    long longer short soon quickly fast slow slowly typical typically usually normally
+    arrive arrived arrives
     arriving pass passes passed combination combinations among amongst chronological
     chronologically alphabetical alphabetically lose lost losing via using spread
     breakdown sorted ordering descending ascending shown displayed""".split()
@@ -188,3 +191,26 @@ def _abbreviates(name: str, words: list[str]) -> list[str] | None:
         if rest is not None:
             return [word, *rest]
     return None
+
+
+# How people name places as adjectives ("French suppliers", "Asian customers"): general
+# English, matched against values found in the data.
+DEMONYMS: dict[str, tuple[str, ...]] = {
+    "AFRICA": ("african",), "AMERICA": ("american",), "ASIA": ("asian",),
+    "EUROPE": ("european",), "MIDDLE EAST": ("middle eastern", "mideast"),
+    "ALGERIA": ("algerian",), "ARGENTINA": ("argentine", "argentinian"),
+    "AUSTRALIA": ("australian",), "AUSTRIA": ("austrian",), "BELGIUM": ("belgian",),
+    "BRAZIL": ("brazilian",), "CANADA": ("canadian",), "CHINA": ("chinese",),
+    "DENMARK": ("danish",), "EGYPT": ("egyptian",), "ETHIOPIA": ("ethiopian",),
+    "FINLAND": ("finnish",), "FRANCE": ("french",), "GERMANY": ("german",),
+    "GREECE": ("greek",), "INDIA": ("indian",), "INDONESIA": ("indonesian",),
+    "IRAN": ("iranian", "persian"), "IRAQ": ("iraqi",), "IRELAND": ("irish",),
+    "ITALY": ("italian",), "JAPAN": ("japanese",), "JORDAN": ("jordanian",),
+    "KENYA": ("kenyan",), "MEXICO": ("mexican",), "MOROCCO": ("moroccan",),
+    "MOZAMBIQUE": ("mozambican",), "NETHERLANDS": ("dutch",), "NORWAY": ("norwegian",),
+    "PERU": ("peruvian",), "POLAND": ("polish",), "PORTUGAL": ("portuguese",),
+    "ROMANIA": ("romanian",), "RUSSIA": ("russian",), "SAUDI ARABIA": ("saudi",),
+    "SPAIN": ("spanish",), "SWEDEN": ("swedish",), "SWITZERLAND": ("swiss",),
+    "TURKEY": ("turkish",), "UNITED KINGDOM": ("british", "uk", "english"),
+    "UNITED STATES": ("american", "us", "usa", "u.s."), "VIETNAM": ("vietnamese",),
+}  # fmt: skip
