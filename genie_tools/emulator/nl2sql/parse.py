@@ -34,6 +34,7 @@ from genie_tools.emulator.nl2sql.reading import (
 from genie_tools.emulator.nl2sql.schema import (
     Column,
     Dimension,
+    Measure,
     SpaceSchema,
     Table,
     ValueRef,
@@ -48,6 +49,21 @@ UNSAFE = frozenset(
 )
 # Requests to act rather than to read: refused wherever they stand in the sentence.
 IMPERATIVES = frozenset("set mark cancel refund change edit fix reset assign approve".split())
+
+
+_CHAT = frozenset(
+    "hey hi hello thanks please quick quickly deck slide slides board meeting boss team "
+    "report email work working curious wondering guess basically kind honestly".split()
+)
+
+
+def _conversational(word: str) -> bool:
+    """Words that colour a question without naming data: adverbs, participles, chat."""
+    return word in _CHAT or word.endswith(("ly", "ed", "ing"))
+
+
+def _plain(number: float) -> int | float:
+    return int(number) if number == int(number) else number
 
 
 class QuestionParser:
@@ -142,8 +158,8 @@ class _Reading(PatternReading, FollowUpReading):
         self._patterns()
         self._gapped_measures()
         self._phrases(min_size=1)
-        self._check_coverage()
         fresh = self._build()
+        self._check_coverage(fresh)
         if self.previous is not None and self._is_follow_up(fresh):
             merged = self._merge(self.previous, fresh)
             normalise_grains(merged)
@@ -175,7 +191,13 @@ class _Reading(PatternReading, FollowUpReading):
                 kind = next(
                     k for k in ("value", "measure", "dimension", "entity", "column") if k in kinds
                 )
-                if kind == "value" and size == 1 and self.raw[i] in FILLER and len(kinds) == 1:
+                if (
+                    kind == "value"
+                    and size == 1
+                    and self.raw[i] in FILLER
+                    and len(kinds) == 1
+                    and not self._beside_value(i, options)
+                ):
                     continue  # "top", "all" are words, not values
                 self.pieces.append(Piece(i, i + size, kind, [o for k, o in options]))
                 for k, o in options:
@@ -186,6 +208,21 @@ class _Reading(PatternReading, FollowUpReading):
                 break
             else:
                 i += 1
+
+    def _beside_value(self, i: int, options: list[tuple[str, object]]) -> bool:
+        """Whether an ordinary word stands next to a value of its column ("LARGE POLISHED")."""
+        columns = {id(o.column) for _, o in options if isinstance(o, ValueRef)}
+        for j in (i - 1, i + 1):
+            if 0 <= j < len(self.st) and len(self.raw[j]) >= 3:
+                for kind, o in self.p.phrases.get((self.st[j],), []):
+                    if (
+                        kind == "value"
+                        and isinstance(o, ValueRef)
+                        and id(o.column) in columns
+                        and self._spelled(o, j, 1)
+                    ):
+                        return True
+        return False
 
     def _gapped_measures(self) -> None:
         """Two-word measures said apart or reversed: "deliveries were late" (late deliveries)."""
@@ -228,7 +265,13 @@ class _Reading(PatternReading, FollowUpReading):
             return spelled == tuple(said)
         return said[-1] in (ref.word, ref.word + "s", ref.word + "es")
 
-    def _check_coverage(self) -> None:
+    def _check_coverage(self, fresh: Intent) -> None:
+        """Refuse to guess when the question uses words that name nothing in this space.
+
+        A question with a clear figure may carry a few conversational words ("hey",
+        "geographically", "concentrated"), but never an unknown thing: "the fuel cost
+        of deliveries" or "a poem about revenue" get a clarification.
+        """
         unknown = [
             w
             for w, s, used in zip(self.raw, self.st, self.used, strict=True)
@@ -237,7 +280,8 @@ class _Reading(PatternReading, FollowUpReading):
         outside = [
             w for w in unknown if stem(w) not in self.p.vocabulary and w not in self.p.vocabulary
         ]
-        if outside:
+        soft = all(_conversational(w) for w in outside) and len(outside) <= 3
+        if outside and not (soft and fresh.metrics and not fresh.weak):
             words = ", ".join(repr(w) for w in outside[:3])
             raise Unanswerable(f"I don't know what {words} refers to in this space.")
 
@@ -275,6 +319,7 @@ class _Reading(PatternReading, FollowUpReading):
             elif self._wants_group(piece) and column is not None and column.kind == "string":
                 intent.groups.append(self._group_for_column(column, None, " ".join(column.words)))
             elif measure is not None and not (named_measure and _ambiguous(piece)):
+                measure = self._better_measure(piece, measure)
                 metrics.append((piece.start, self._aggregated(piece, Metric.of(measure))))
                 if _ambiguous(piece):
                     self._weak.add(piece.start)
@@ -299,6 +344,10 @@ class _Reading(PatternReading, FollowUpReading):
             metrics = plain
         unique = {m.sql: (i, m) for i, m in reversed(metrics)}  # the same figure named twice
         intent.metrics = [m for _, m in sorted(unique.values(), key=lambda x: x[0])]
+        if not intent.metrics:
+            spare = self._measure_behind_value()
+            if spare is not None:
+                intent.metrics = [Metric.of(spare)]
         if not intent.metrics and self.count_at:
             intent.metrics = [self._count_rows(values, intent.groups)]
         if self.raw[0] == "when" and not self.count_at:
@@ -312,10 +361,20 @@ class _Reading(PatternReading, FollowUpReading):
 
     def _extremes(self, intent: Intent) -> None:
         """Turn superlatives without grouping into MIN / MAX ("lowest and highest cost")."""
-        if intent.groups or intent.limit or not self.superlatives or len(intent.metrics) != 1:
+        if intent.limit or not self.superlatives or len(intent.metrics) != 1:
             return
-        directions = list(dict.fromkeys(desc for _, desc in self.superlatives))
+        if intent.groups and len({d for _, d in self.superlatives}) < 2:
+            return  # one superlative with groups ranks them ("which region has the most")
         metric = intent.metrics[0]
+        # the worst delay is the longest one: "worst" and "best" follow the figure's sense
+        directions = list(
+            dict.fromkeys(
+                (self.raw[i] == "worst") == more_is_worse(metric)
+                if self.raw[i] in ("worst", "best")
+                else desc
+                for i, desc in self.superlatives
+            )
+        )
         funcs = ["MAX" if d else "MIN" for d in directions]
         swapped = [metric.with_aggregate(f) for f in funcs]
         if all(m is not None for m in swapped):
@@ -378,6 +437,12 @@ class _Reading(PatternReading, FollowUpReading):
             return Filter(column, "<", [0])
         if "positive" in before:
             return Filter(column, ">", [0])
+        after = self.raw[piece.end : piece.end + 4]
+        if len(after) == 4 and after[0] == "between" and after[2] in ("and", "to"):
+            low, high = self._number(piece.end + 1), self._number(piece.end + 3)
+            if low is not None and high is not None:
+                self._take(piece.end, piece.end + 4)
+                return Filter(column, "BETWEEN", [_plain(low), _plain(high)])
         number = self._number(piece.end)
         if (
             number is not None
@@ -483,6 +548,32 @@ class _Reading(PatternReading, FollowUpReading):
                 word = self.raw[piece.end - 1]
                 return word.endswith("s") and not word.endswith("ss")
         return False
+
+    def _measure_behind_value(self) -> Measure | None:
+        """The measure a word read as a value may stand for ("returns by ship mode")."""
+        for piece in self.pieces:
+            if piece.kind == "value":
+                measure, _, _, _ = _candidates(piece)
+                if measure is not None:
+                    return measure
+        return None
+
+    def _better_measure(self, piece: Piece, measure: Measure) -> Measure:
+        """A one-word match may stand for a measure the rest of the question names better.
+
+        "revenue we lost to returns": "returns" alone is the returned line items, but
+        "return" and "revenue" together are the returned revenue.
+        """
+        if piece.end - piece.start != 1:
+            return measure
+        said = set(self.st)
+        best, best_overlap = measure, 1
+        for m in self.schema.measures:
+            for phrase in m.phrases:
+                words = set(phrase)
+                if self.st[piece.start] in words and words <= said and len(words) > best_overlap:
+                    best, best_overlap = m, len(words)
+        return best
 
     def _summed_count(self) -> tuple[int, Metric] | None:
         """The summed measure "how many units ..." asks for, named by its first word."""

@@ -137,7 +137,7 @@ class PatternReading(ReadingState):
                             self._take(i, i + len(phrase) + 1)
                         break
         if self.limit is None:
-            for i in range(1, n - 1):
+            for i in range(1, n):
                 num = self._number(i)
                 if (
                     num is not None

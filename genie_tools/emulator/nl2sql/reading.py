@@ -59,13 +59,23 @@ def _single_column(measure: Measure | None, schema: SpaceSchema) -> Column | Non
     return owners[0] if owners else None
 
 
+def _four_digit_years(words: list[str]) -> list[str]:
+    """Read two-digit years after "in", "for", … or at the end as 19xx ("rev by region 96")."""
+    out = list(words)
+    cues = {"in", "for", "during", "of", "since", "before", "after", "from", "to", "through", "and"}
+    for i, word in enumerate(out):
+        if re.fullmatch(r"[9][0-9]|0[0-9]", word) and (i == len(out) - 1 or out[i - 1] in cues):
+            out[i] = ("19" if word[0] == "9" else "20") + word
+    return out
+
+
 class ReadingState:
     """What is known so far about one question (filled in by the reading steps)."""
 
     def __init__(self, parser: Any, question: str, previous: Intent | None) -> None:
         self.p = parser
         self.schema = parser.schema
-        self.raw = tokens(question)
+        self.raw = _four_digit_years(tokens(question))
         self.st = [stem(t) for t in self.raw]
         self.used = [False] * len(self.raw)
         self.previous = previous

@@ -23,6 +23,9 @@ from genie_tools.emulator.nl2sql.text import (
 from genie_tools.emulator.spaces import SpaceDecl
 
 MAX_INDEXED_VALUES = 300
+_SMALL_WORDS = frozenset(
+    "in on at to of by or an as is it be we us no do up so if my me he".split()
+)
 _NAMED_LIST = re.compile(r"([a-z][a-z ]{1,30}?)\s*\(([A-Z0-9][A-Z0-9 ,]*)\)")
 _QUOTED_MEANING = re.compile(r"'([^']{1,40})'\s*(?:=|means|is)\s*([a-z][a-z \-]{2,40})", re.I)
 
@@ -203,7 +206,9 @@ class SpaceSchema:
             if len(value) >= 2 and key:
                 self.values[key].append(ValueRef(col, value))
             for word in re.findall(r"[a-z]+", value.lower()):
-                if len(word) >= 3 or (len(word) == 2 and " " in value):
+                # two-letter codes inside values (SM, LG) count; two-letter English does not
+                short = len(word) == 2 and " " in value and word not in _SMALL_WORDS
+                if len(word) >= 3 or short:
                     words[stem(word)].add(value)
                     at = value.lower().find(word)
                     spelled.setdefault(stem(word), value[at : at + len(word)])

@@ -95,8 +95,19 @@ def tokens(text: str) -> list[str]:
         if "-" in token and token.replace("-", "").isalpha():
             out.extend(token.split("-"))  # late-delivery, high-priority: two words
         else:
-            out.append(token)
+            out.extend(ABBREVIATIONS.get(token, token).split())
     return out
+
+
+# Shorthand analysts type into a chat box, spelled out before anything is matched.
+ABBREVIATIONS = {
+    "rev": "revenue", "revs": "revenue", "inv": "inventory", "qty": "quantity",
+    "qtys": "quantities", "amt": "amount", "yr": "year", "yrs": "years", "mo": "month",
+    "mos": "months", "mth": "month", "mths": "months", "qtr": "quarter", "qtrs": "quarters",
+    "cust": "customer", "custs": "customers", "supp": "supplier", "supps": "suppliers",
+    "num": "number", "tot": "total", "avg.": "average", "vs.": "versus", "info": "information",
+    "dept": "department", "pct": "percent", "perc": "percent", "approx": "approximately",
+}  # fmt: skip
 
 
 @lru_cache(maxsize=50_000)
@@ -106,9 +117,11 @@ def stem(word: str) -> str:
         return word
     for suffix, repl in (("ies", "y"), ("sses", "ss"), ("ches", "ch"), ("shes", "sh")):
         if word.endswith(suffix):
-            return word[: -len(suffix)] + repl
-    if word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        word = word[:-1]
+            word = word[: -len(suffix)] + repl
+            break
+    else:
+        if word.endswith("s") and not word.endswith(("ss", "us", "is")):
+            word = word[:-1]
     if word.endswith("e") and len(word) > 4 and not word.endswith("ee"):
         return word[:-1]  # receive / received, place / placed
     for suffix in ("ing", "ed"):
@@ -117,6 +130,8 @@ def stem(word: str) -> str:
             if len(word) > 2 and word[-1] == word[-2] and word[-1] not in "aeiouls":
                 word = word[:-1]  # shipped, shipping -> ship
             break
+    if word.endswith("y") and len(word) > 4:
+        word = word[:-1]  # delivery, delivered -> deliver
     return word
 
 
