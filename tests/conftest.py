@@ -84,6 +84,20 @@ def duckdb_reference() -> Iterator[Callable[[str], list[tuple[Any, ...]]]]:
     con.close()
 
 
+def answer(w: Any, msg: Any) -> tuple[str, Any]:
+    """The SQL and ``StatementResponse`` of a Genie answer (fails on a clarification)."""
+    from genie_tools.emulator.evaluation import query_of
+
+    found = query_of(w, msg)
+    assert found is not None, "expected an answer with SQL"
+    return found
+
+
+def space_id(emu: GenieEmulator, title: str = "Sales & revenue") -> str:
+    """The id of a space of ``emu`` by its title."""
+    return next(s.id for s in emu.config.spaces if s.title == title)
+
+
 def parse_wire(value: str | None, type_name: str) -> Any:
     """Turn a ``data_array`` string back into a Python value by its manifest type."""
     if value is None:

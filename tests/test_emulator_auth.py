@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import assert_same_rows
+from conftest import assert_same_rows, space_id
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors import NotFound, PermissionDenied
 from databricks.sdk.service.dashboards import MessageStatus
@@ -24,10 +24,6 @@ WAIT = dt.timedelta(seconds=10)
 
 MakeEmulator = Callable[..., GenieEmulator]
 Reference = Callable[[str], list[tuple[Any, ...]]]
-
-
-def _space_id(emu: GenieEmulator, title: str = "Sales & revenue") -> str:
-    return next(s.id for s in emu.config.spaces if s.title == title)
 
 
 def _assert_answer_matches(
@@ -53,7 +49,7 @@ def test_oauth_m2m_through_the_sdk(
 
     titles = sorted(s.title for s in w.genie.list_spaces().spaces or [])
     assert titles == ["Sales & revenue", "Shipping & returns", "Supply chain"]
-    space = _space_id(emu)
+    space = space_id(emu)
     msg = w.genie.start_conversation_and_wait(space, QUESTION, timeout=WAIT)
     _assert_answer_matches(w, space, msg, duckdb_reference)
 
@@ -68,7 +64,7 @@ def test_sdk_refreshes_expiring_oauth_tokens(
 ) -> None:
     emu = make_emulator(config={"limits": {"oauth_token_lifetime_seconds": 2}}, seed=5)
     w = emu.workspace_client(oauth=True)
-    space = _space_id(emu)
+    space = space_id(emu)
 
     first = w.genie.start_conversation_and_wait(space, QUESTION, timeout=WAIT)
     _assert_answer_matches(w, space, first, duckdb_reference)
@@ -210,8 +206,8 @@ def _pat_client(emu: GenieEmulator, token: str) -> WorkspaceClient:
 
 def test_space_permissions(make_emulator: MakeEmulator, duckdb_reference: Reference) -> None:
     emu = make_emulator(config=_acl_config(), seed=5)
-    sales, supply = _space_id(emu), _space_id(emu, "Supply chain")
-    shipping = _space_id(emu, "Shipping & returns")
+    sales, supply = space_id(emu), space_id(emu, "Supply chain")
+    shipping = space_id(emu, "Shipping & returns")
     alice, bob = _pat_client(emu, "alice-pat-0001"), _pat_client(emu, "bob-pat-0002")
 
     # Visibility: an invisible space is absent from the listing and 404 on get.
@@ -254,7 +250,7 @@ def test_space_permissions(make_emulator: MakeEmulator, duckdb_reference: Refere
 
 def test_conversations_are_private(make_emulator: MakeEmulator) -> None:
     emu = make_emulator(config=_acl_config(), seed=5)
-    shipping = _space_id(emu, "Shipping & returns")
+    shipping = space_id(emu, "Shipping & returns")
     alice, bob = _pat_client(emu, "alice-pat-0001"), _pat_client(emu, "bob-pat-0002")
 
     started = alice.genie.start_conversation(shipping, "How many line items were returned?")

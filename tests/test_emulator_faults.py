@@ -12,9 +12,8 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import assert_same_rows
+from conftest import assert_same_rows, space_id
 from databricks.sdk import WorkspaceClient
-from databricks.sdk.config import Config
 from databricks.sdk.errors import InternalError, OperationFailed
 from databricks.sdk.service.dashboards import MessageErrorType, MessageStatus
 
@@ -28,15 +27,6 @@ GET_MESSAGE_ROUTE = (
 SPACES_PATH = "/api/2.0/genie/spaces"
 
 MakeEmulator = Callable[..., GenieEmulator]
-
-
-def _space_id(emu: GenieEmulator, title: str = "Sales & revenue") -> str:
-    return next(s.id for s in emu.config.spaces if s.title == title)
-
-
-def _sdk(emu: GenieEmulator, **options: Any) -> WorkspaceClient:
-    """A PAT client with SDK ``Config`` options (``WorkspaceClient`` takes them only via Config)."""
-    return WorkspaceClient(config=Config(host=emu.url, token=emu.token, auth_type="pat", **options))
 
 
 def _raw(emu: GenieEmulator, token: str | None = None) -> httpx.Client:
@@ -79,8 +69,8 @@ def test_workspace_client_accepts_sdk_config_options(make_emulator: MakeEmulator
 
 def test_http_503_burst_is_retried_by_the_sdk(make_emulator: MakeEmulator) -> None:
     emu = make_emulator(seed=1)
-    w = _sdk(emu)
-    space = _space_id(emu)
+    w = emu.workspace_client()
+    space = space_id(emu)
     started = w.genie.start_conversation(space, QUESTION).response
     conv, mid = started.conversation_id, started.message_id
     emu.inject(kind="http_error", status=503, count=2, path=f"/messages/{mid}$")
@@ -101,8 +91,8 @@ def test_http_503_burst_is_retried_by_the_sdk(make_emulator: MakeEmulator) -> No
 
 def test_http_500_raises_internal_error_without_retry(make_emulator: MakeEmulator) -> None:
     emu = make_emulator(seed=1)
-    w = _sdk(emu)
-    space = _space_id(emu)
+    w = emu.workspace_client()
+    space = space_id(emu)
     emu.inject(kind="http_error", status=500, count=3, path=f"/spaces/{space}$")
 
     with pytest.raises(InternalError) as err:
@@ -117,8 +107,8 @@ def test_http_500_raises_internal_error_without_retry(make_emulator: MakeEmulato
 
 def test_connection_reset_before_get(make_emulator: MakeEmulator) -> None:
     emu = make_emulator(seed=1)
-    w = _sdk(emu)
-    space = _space_id(emu)
+    w = emu.workspace_client()
+    space = space_id(emu)
     started = w.genie.start_conversation(space, QUESTION).response
     conv, mid = started.conversation_id, started.message_id
 
@@ -138,8 +128,8 @@ def test_connection_reset_before_get(make_emulator: MakeEmulator) -> None:
 def test_connection_reset_after_post_duplicates_the_question(make_emulator: MakeEmulator) -> None:
     """The hazard: the SDK re-sends a POST whose answer was lost, so Genie gets it twice."""
     emu = make_emulator(seed=1)
-    w = _sdk(emu)
-    space = _space_id(emu)
+    w = emu.workspace_client()
+    space = space_id(emu)
     emu.inject(kind="connection_reset", when="after", path="/start-conversation$", method="POST")
 
     waiter = w.genie.start_conversation(space, QUESTION)
@@ -162,7 +152,7 @@ def test_connection_reset_after_post_duplicates_the_question(make_emulator: Make
 def test_stop_with_a_query_in_flight(make_emulator: MakeEmulator) -> None:
     """Stopping right after a question (its SQL still running on a worker) must not raise."""
     emu = make_emulator(seed=1)
-    space = _space_id(emu)
+    space = space_id(emu)
     with _raw(emu) as client:
         posted = client.post(
             f"{SPACES_PATH}/{space}/start-conversation", json={"content": QUESTION}
@@ -175,7 +165,7 @@ def test_stop_with_a_query_in_flight(make_emulator: MakeEmulator) -> None:
 
 def test_slow_response_delays_the_answer(make_emulator: MakeEmulator) -> None:
     emu = make_emulator(seed=1)
-    w = _sdk(emu)
+    w = emu.workspace_client()
     emu.inject(kind="slow_response", delay_seconds=1.0, path=f"{SPACES_PATH}$")
 
     t0 = time.monotonic()
@@ -189,7 +179,7 @@ def test_slow_response_delays_the_answer(make_emulator: MakeEmulator) -> None:
 
 def test_slow_response_beyond_http_timeout_times_out(make_emulator: MakeEmulator) -> None:
     emu = make_emulator(seed=1)
-    w = _sdk(emu, http_timeout_seconds=0.3, retry_timeout_seconds=1)
+    w = emu.workspace_client(http_timeout_seconds=0.3, retry_timeout_seconds=1)
     emu.inject(kind="slow_response", delay_seconds=1.0, count=None, path=f"{SPACES_PATH}$")
 
     t0 = time.monotonic()
@@ -211,8 +201,8 @@ def test_slow_response_beyond_http_timeout_times_out(make_emulator: MakeEmulator
 
 def test_stuck_message_times_out_and_can_be_cancelled(make_emulator: MakeEmulator) -> None:
     emu = make_emulator(seed=1)
-    w = _sdk(emu)
-    space = _space_id(emu)
+    w = emu.workspace_client()
+    space = space_id(emu)
     emu.inject(kind="stuck")
 
     started = w.genie.start_conversation(space, QUESTION).response
@@ -239,8 +229,8 @@ def test_stuck_message_times_out_and_can_be_cancelled(make_emulator: MakeEmulato
 
 def test_failed_message_raises_operation_failed(make_emulator: MakeEmulator) -> None:
     emu = make_emulator(seed=1)
-    w = _sdk(emu)
-    space = _space_id(emu)
+    w = emu.workspace_client()
+    space = space_id(emu)
     emu.inject(
         kind="failed",
         error_type="RATE_LIMIT_EXCEEDED_GENERIC_EXCEPTION",
@@ -264,8 +254,8 @@ def test_failed_message_raises_operation_failed(make_emulator: MakeEmulator) -> 
 def test_cancelled_message(make_emulator: MakeEmulator) -> None:
     """The SDK's waiter only treats FAILED as a failure: on CANCELLED it polls until timeout."""
     emu = make_emulator(seed=1)
-    w = _sdk(emu)
-    space = _space_id(emu)
+    w = emu.workspace_client()
+    space = space_id(emu)
     emu.inject(kind="cancelled")
 
     # databricks-sdk's wait_get_message_genie_completed has failure_states = (FAILED,) only,
@@ -285,8 +275,8 @@ def test_expired_result_can_be_re_executed(
     make_emulator: MakeEmulator, duckdb_reference: Callable[[str], list[tuple[Any, ...]]]
 ) -> None:
     emu = make_emulator(seed=1)
-    w = _sdk(emu)
-    space = _space_id(emu)
+    w = emu.workspace_client()
+    space = space_id(emu)
     emu.inject(kind="expired_result")
 
     started = w.genie.start_conversation(space, QUESTION).response
@@ -322,14 +312,14 @@ def test_faults_from_config(make_emulator: MakeEmulator) -> None:
         ]
     )
     emu = make_emulator(seed=1, config=config)
-    space = _space_id(emu)
+    space = space_id(emu)
     with _raw(emu) as client:
         first = client.get(SPACES_PATH)
         assert first.status_code == 500
         assert first.json()["error_code"] == "INTERNAL_ERROR"
         assert client.get(SPACES_PATH).status_code == 200
 
-    w = _sdk(emu)
+    w = emu.workspace_client()
     with pytest.raises(OperationFailed):
         w.genie.start_conversation_and_wait(space, QUESTION, timeout=dt.timedelta(seconds=10))
     done = w.genie.start_conversation_and_wait(space, QUESTION, timeout=dt.timedelta(seconds=10))
@@ -404,7 +394,7 @@ def test_probability_is_deterministic_by_seed(make_emulator: MakeEmulator) -> No
 
 def test_space_id_filter(make_emulator: MakeEmulator) -> None:
     emu = make_emulator(seed=1)
-    sales, supply = _space_id(emu), _space_id(emu, "Supply chain")
+    sales, supply = space_id(emu), space_id(emu, "Supply chain")
     emu.inject(kind="http_error", status=500, count=None, space_id=sales)
     emu.inject(kind="failed", count=None, space_id=supply)
 
@@ -414,7 +404,7 @@ def test_space_id_filter(make_emulator: MakeEmulator) -> None:
         assert client.get(f"{SPACES_PATH}/{sales}").status_code == 500
         assert client.get(f"{SPACES_PATH}/{sales}").status_code == 500
 
-    w = _sdk(emu)
+    w = emu.workspace_client()
     with pytest.raises(OperationFailed):
         w.genie.start_conversation_and_wait(
             supply, "Which suppliers supply the most parts?", timeout=dt.timedelta(seconds=10)
@@ -438,7 +428,7 @@ def test_skip_and_count(make_emulator: MakeEmulator) -> None:
 
 def test_method_filter(make_emulator: MakeEmulator) -> None:
     emu = make_emulator(seed=1)
-    space = _space_id(emu)
+    space = space_id(emu)
     emu.inject(kind="http_error", status=500, count=None, method="POST", path="/genie/spaces")
     with _raw(emu) as client:
         assert client.get(SPACES_PATH).status_code == 200
@@ -453,8 +443,8 @@ def test_method_filter(make_emulator: MakeEmulator) -> None:
 
 def test_message_fault_skip_lets_the_first_question_through(make_emulator: MakeEmulator) -> None:
     emu = make_emulator(seed=1)
-    w = _sdk(emu)
-    space = _space_id(emu)
+    w = emu.workspace_client()
+    space = space_id(emu)
     emu.inject(kind="failed", skip=1, count=1)
 
     first = w.genie.start_conversation_and_wait(space, QUESTION, timeout=dt.timedelta(seconds=10))

@@ -9,9 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import assert_same_rows
-from databricks.sdk import WorkspaceClient
-from databricks.sdk.config import Config
+from conftest import assert_same_rows, space_id
 from databricks.sdk.errors import ResourceExhausted, TooManyRequests
 from databricks.sdk.service.dashboards import MessageStatus
 
@@ -24,14 +22,6 @@ SPACES_PATH = "/api/2.0/genie/spaces"
 MakeEmulator = Callable[..., GenieEmulator]
 
 
-def _space_id(emu: GenieEmulator, title: str = "Sales & revenue") -> str:
-    return next(s.id for s in emu.config.spaces if s.title == title)
-
-
-def _sdk(emu: GenieEmulator, **options: Any) -> WorkspaceClient:
-    return WorkspaceClient(config=Config(host=emu.url, token=emu.token, auth_type="pat", **options))
-
-
 def _raw(emu: GenieEmulator) -> httpx.Client:
     return httpx.Client(
         base_url=emu.url, headers={"Authorization": f"Bearer {emu.token}"}, timeout=10
@@ -40,7 +30,7 @@ def _raw(emu: GenieEmulator) -> httpx.Client:
 
 def test_qpm_limits_questions_only(make_emulator: MakeEmulator) -> None:
     emu = make_emulator(qpm=2, seed=3)
-    space, supply = _space_id(emu), _space_id(emu, "Supply chain")
+    space, supply = space_id(emu), space_id(emu, "Supply chain")
     start = f"{SPACES_PATH}/{space}/start-conversation"
     with _raw(emu) as client:
         first = client.post(start, json={"content": QUESTION})
@@ -81,7 +71,7 @@ def test_qpm_limits_questions_only(make_emulator: MakeEmulator) -> None:
         assert emu.stats()["rate_limited"] == 3
 
     # Reads are never limited.
-    w = _sdk(emu)
+    w = emu.workspace_client()
     for _ in range(5):
         assert len(w.genie.list_spaces().spaces or []) == 3
         msg = w.genie.get_message(space, conv, first.json()["message_id"])
@@ -94,8 +84,8 @@ def test_sdk_waits_retry_after_and_succeeds(
     make_emulator: MakeEmulator, duckdb_reference: Callable[[str], list[tuple[Any, ...]]]
 ) -> None:
     emu = make_emulator(config={"limits": {"qpm": 1, "rate_window_seconds": 1.0}}, seed=3)
-    space = _space_id(emu)
-    w = _sdk(emu)
+    space = space_id(emu)
+    w = emu.workspace_client()
     w.genie.start_conversation(space, OTHER_QUESTION)
 
     t0 = time.monotonic()
@@ -124,8 +114,8 @@ def test_sdk_gives_up_after_retry_timeout(make_emulator: MakeEmulator) -> None:
     A 3 s window keeps the test short: with a 60 s window the SDK would sleep ~60 s first.
     """
     emu = make_emulator(config={"limits": {"qpm": 1, "rate_window_seconds": 3.0}}, seed=3)
-    space = _space_id(emu)
-    w = _sdk(emu, retry_timeout_seconds=1)
+    space = space_id(emu)
+    w = emu.workspace_client(retry_timeout_seconds=1)
     w.genie.start_conversation(space, QUESTION)
 
     t0 = time.monotonic()

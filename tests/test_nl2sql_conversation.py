@@ -5,18 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import assert_same_rows
+from conftest import answer, assert_same_rows
 
 from genie_tools.emulator import GenieEmulator
 from genie_tools.emulator.evaluation import ask
-
-
-def _query(w: Any, msg: Any) -> tuple[str, Any]:
-    att = next(a for a in msg.attachments if a.query is not None)
-    result = w.genie.get_message_attachment_query_result(
-        msg.space_id, msg.conversation_id, msg.message_id, att.attachment_id
-    ).statement_response
-    return att.query.query, result
 
 
 def test_follow_up_chain_continues_one_conversation_on_the_wire(
@@ -35,7 +27,7 @@ def test_follow_up_chain_continues_one_conversation_on_the_wire(
         "only 1996",
         "top 3 instead",
     ]
-    sql, result = _query(w, fourth)
+    sql, result = answer(w, fourth)
     assert "r_name" in sql
     assert "1996-01-01" in sql
     assert "LIMIT 3" in sql
@@ -89,7 +81,7 @@ def test_the_data_is_untouched_after_hostile_questions(
     for question in ("delete all orders", "drop table orders", "truncate lineitem"):
         ask(w, sales_space, question, None)
     msg = ask(w, sales_space, "how many orders are there", None)
-    _, result = _query(w, msg)
+    _, result = answer(w, msg)
     assert result.result.data_array == [["150000"]]
     assert duckdb_reference("SELECT COUNT(*) FROM samples.tpch.orders") == [(150000,)]
 

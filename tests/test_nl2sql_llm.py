@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import assert_same_rows
+from conftest import answer, assert_same_rows
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.messages import BaseMessage
 
@@ -37,14 +37,6 @@ class BrokenModel(FakeListChatModel):
         raise ConnectionError("model endpoint unreachable")
 
 
-def _sql_and_rows(w: Any, msg: Any) -> tuple[str, Any]:
-    att = next(a for a in msg.attachments if a.query is not None)
-    stmt = w.genie.get_message_attachment_query_result(
-        msg.space_id, msg.conversation_id, msg.message_id, att.attachment_id
-    ).statement_response
-    return att.query.query, stmt
-
-
 def test_the_models_sql_answers_and_is_checked_against_duckdb(
     make_emulator: Any, duckdb_reference: Any
 ) -> None:
@@ -53,7 +45,7 @@ def test_the_models_sql_answers_and_is_checked_against_duckdb(
     w = emu.workspace_client()
     space = emu.config.spaces[0]
     msg = ask(w, space.id, "customers per segment please", None)
-    sql, stmt = _sql_and_rows(w, msg)
+    sql, stmt = answer(w, msg)
     assert sql == extract_sql(SALES_BY_SEGMENT)
     assert_same_rows(stmt, duckdb_reference(sql), ordered=False)
     prompt = model.seen[-1]
@@ -90,7 +82,7 @@ def test_unusable_model_answers_fall_back_to_the_built_in_engine(
     w = emu.workspace_client()
     space = emu.config.spaces[0]
     msg = ask(w, space.id, "how many orders were placed in 1995", None)
-    sql, stmt = _sql_and_rows(w, msg)
+    sql, stmt = answer(w, msg)
     assert "DELETE" not in sql.upper()
     assert "supplier" not in sql
     assert "o_orderdate" in sql

@@ -244,6 +244,17 @@ def ask(w: Any, space_id: str, question: str, conversation_id: str | None) -> An
         time.sleep(0.005)
 
 
+def query_of(w: Any, message: Any) -> tuple[str, Any] | None:
+    """The SQL of an answer and its ``StatementResponse`` (None for a clarification)."""
+    query = next((a for a in message.attachments or [] if a.query is not None), None)
+    if query is None or query.query is None:
+        return None
+    statement = w.genie.get_message_attachment_query_result(
+        message.space_id, message.conversation_id, message.message_id, query.attachment_id
+    ).statement_response
+    return query.query.query or "", statement
+
+
 def rows_of(statement: Any) -> list[tuple[Any, ...]]:
     """Rows of a ``StatementResponse`` (strings and nulls, as on the wire)."""
     data = statement.result.data_array if statement.result else None
@@ -269,24 +280,21 @@ def run_eval(w: Any, eval_set: EvalSet, reference: Any, spaces: dict[str, str]) 
             msg = ask(w, spaces[case.space], turn.question, conversation)
             seconds = time.perf_counter() - began
             conversation = msg.conversation_id
-            query = next((a for a in msg.attachments or [] if a.query is not None), None)
+            found = query_of(w, msg)
             text = next((a.text for a in msg.attachments or [] if a.text is not None), None)
-            clarified = query is None and text is not None and text.purpose is not None
-            sql = query.query.query if query and query.query else None
+            clarified = found is None and text is not None and text.purpose is not None
+            sql = found[0] if found else None
             outcome = TurnOutcome(
                 case.id, n, turn.question, turn.sql, sql, clarified, False, seconds
             )
             if turn.sql is None:
                 outcome.correct = clarified and sql is None
                 outcome.detail = "" if outcome.correct else "answered instead of asking"
-            elif query is None or msg.status is None or msg.status.value != "COMPLETED":
+            elif found is None or msg.status is None or msg.status.value != "COMPLETED":
                 outcome.detail = f"no SQL ({msg.status.value if msg.status else '?'})"
             else:
-                result = w.genie.get_message_attachment_query_result(
-                    msg.space_id, msg.conversation_id, msg.message_id, query.attachment_id
-                ).statement_response
                 outcome.correct = results_equivalent(
-                    rows_of(result), reference(turn.sql), ordered=turn.ordered
+                    rows_of(found[1]), reference(turn.sql), ordered=turn.ordered
                 )
                 outcome.detail = "" if outcome.correct else "different result"
             report.outcomes.append(outcome)

@@ -543,11 +543,17 @@ class _Reading(PatternReading, FollowUpReading):
         return before in participles or before.endswith("ed")
 
     def _plural_after(self, index: int) -> bool:
-        for piece in self.pieces:
-            if piece.start > index:
-                word = self.raw[piece.end - 1]
-                return word.endswith("s") and not word.endswith("ss")
-        return False
+        """Whether the thing ranked is plural.
+
+        "which nations" asks for all of them ranked, "which country" for the one; the
+        ranked thing is the first dimension or table named after the superlative.
+        """
+        ranked = [p for p in self.pieces if _candidates(p)[1] or _candidates(p)[2]]
+        after = [p for p in ranked if p.start > index] or ranked
+        if not after:
+            return False
+        word = self.raw[after[0].end - 1]
+        return word.endswith("s") and not word.endswith("ss")
 
     def _measure_behind_value(self) -> Measure | None:
         """The measure a word read as a value may stand for ("returns by ship mode")."""
