@@ -157,13 +157,16 @@ def percent_of(metric: Metric, share: bool) -> Metric:
 
 def filtered_share(metric: Metric, filters: list[Filter]) -> Metric | None:
     """100 * SUM(x where the filters hold) / SUM(x): the share of a total a subset makes up."""
-    match = re.fullmatch(r"\s*SUM\((.*)\)\s*", metric.sql, re.I | re.S)
-    if match is None:
-        return None
     from genie_tools.emulator.nl2sql.compile import condition_sql
 
+    if re.fullmatch(r"\s*COUNT\(\s*\*\s*\)\s*", metric.sql, re.I):
+        inner = "1"  # a share of rows: "what percentage of items were returned"
+    else:
+        match = re.fullmatch(r"\s*SUM\((.*)\)\s*", metric.sql, re.I | re.S)
+        if match is None:
+            return None
+        inner = match.group(1)
     cond = " AND ".join(condition_sql(f, f.column.name) for f in filters)
-    inner = match.group(1)
     tables = set(metric.tables) | {f.column.table for f in filters}
     return Metric(
         f"{metric.name}_share_pct",

@@ -350,6 +350,9 @@ class _Reading(PatternReading, FollowUpReading):
                 intent.metrics = [Metric.of(spare)]
         if not intent.metrics and self.count_at:
             intent.metrics = [self._count_rows(values, intent.groups)]
+        if not intent.metrics and self.schema.measures and self._asks_for_the_main_figure(intent):
+            # "top suppliers", "how much did MACHINERY sell": the space's headline measure
+            intent.metrics = [Metric.of(self.schema.measures[0])]
         if self.raw[0] == "when" and not self.count_at:
             intent.metrics = self._when(intent) or intent.metrics
         self._value_filters(intent, values)
@@ -554,6 +557,11 @@ class _Reading(PatternReading, FollowUpReading):
             return False
         word = self.raw[after[0].end - 1]
         return word.endswith("s") and not word.endswith("ss")
+
+    def _asks_for_the_main_figure(self, intent: Intent) -> bool:
+        """Whether the question asks for the headline figure ("top suppliers", "how much")."""
+        ranked = self.superlative_at is not None and bool(intent.groups)
+        return ranked or "how much" in " ".join(self.raw)
 
     def _measure_behind_value(self) -> Measure | None:
         """The measure a word read as a value may stand for ("returns by ship mode")."""

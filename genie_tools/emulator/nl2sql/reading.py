@@ -59,6 +59,14 @@ def _single_column(measure: Measure | None, schema: SpaceSchema) -> Column | Non
     return owners[0] if owners else None
 
 
+def _without_lead_in(question: str) -> str:
+    """Drop a short lead-in before a colon: "Finance here: what was ..." -> "what was ..."."""
+    head, colon, rest = question.partition(":")
+    if colon and rest.strip() and len(head.split()) <= 3 and not any(c.isdigit() for c in head):
+        return rest
+    return question
+
+
 def _four_digit_years(words: list[str]) -> list[str]:
     """Read two-digit years after "in", "for", … or at the end as 19xx ("rev by region 96")."""
     out = list(words)
@@ -75,7 +83,7 @@ class ReadingState:
     def __init__(self, parser: Any, question: str, previous: Intent | None) -> None:
         self.p = parser
         self.schema = parser.schema
-        self.raw = _four_digit_years(tokens(question))
+        self.raw = _four_digit_years(tokens(_without_lead_in(question)))
         self.st = [stem(t) for t in self.raw]
         self.used = [False] * len(self.raw)
         self.previous = previous

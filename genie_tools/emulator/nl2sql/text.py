@@ -79,7 +79,9 @@ FILLER = frozenset(
     arrive arrived arrives
     arriving pass passes passed combination combinations among amongst chronological
     chronologically alphabetical alphabetically lose lost losing via using spread
-    breakdown sorted ordering descending ascending shown displayed""".split()
+    breakdown sorted ordering descending ascending shown displayed onwards onward forward
+    spend spends spent spending tie ties tied cost costs costing gap gaps sell sells
+    earn earns earned earning pay paid paying worth""".split()
 )  # fmt: skip
 
 
