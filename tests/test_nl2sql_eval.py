@@ -16,6 +16,7 @@ from genie_tools.emulator import GenieEmulator
 from genie_tools.emulator.evaluation import load_eval_set, results_equivalent, run_eval
 
 EVAL_FILE = Path(__file__).parent / "eval" / "nl2sql.yaml"
+EXTRA_FILE = Path(__file__).parent / "eval" / "nl2sql_extra.yaml"
 RESULTS = Path(__file__).parent.parent / "benchmarks" / "results"
 
 
@@ -23,6 +24,18 @@ RESULTS = Path(__file__).parent.parent / "benchmarks" / "results"
 def report(emu: GenieEmulator, w: Any, duckdb_reference: Any) -> Any:
     spaces = {s.title: s.id for s in emu.config.spaces}
     return run_eval(w, load_eval_set(EVAL_FILE), duckdb_reference, spaces)
+
+
+def test_extra_cases_written_blind_stay_answered(
+    emu: GenieEmulator, w: Any, duckdb_reference: Any
+) -> None:
+    """A regression floor on 190 cases first written blind (see the file's header)."""
+    spaces = {s.title: s.id for s in emu.config.spaces}
+    extra = run_eval(w, load_eval_set(EXTRA_FILE), duckdb_reference, spaces)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "nl2sql_extra_eval.md").write_text(extra.table() + "\n")
+    assert extra.in_scope_accuracy >= 0.75
+    assert extra.clarification_rate >= 0.95
 
 
 def test_eval_set_has_the_promised_coverage() -> None:
