@@ -147,6 +147,10 @@ class _Reading(PatternReading, FollowUpReading):
         for i in range(len(self.raw) - 1):
             if self.raw[i] == "account" and self.raw[i + 1] == "for":
                 self._take(i, i + 2)
+            for idiom in (["in", "the", "red"], ["in", "debt"], ["below", "zero"], ["overdrawn"]):
+                if self.raw[i : i + len(idiom)] == idiom:
+                    self._take(i, i + len(idiom))
+                    self.in_the_red = True
 
     def intent(self) -> Intent:
         if UNSAFE & set(self.raw) or IMPERATIVES & set(self.raw) or ";" in self.question:
@@ -348,6 +352,9 @@ class _Reading(PatternReading, FollowUpReading):
             spare = self._measure_behind_value()
             if spare is not None:
                 intent.metrics = [Metric.of(spare)]
+        if not intent.metrics and (gap := self._date_gap()) is not None:
+            intent.metrics = [gap]
+            self.superlative_at = None if not intent.groups else self.superlative_at
         if not intent.metrics and self.count_at:
             intent.metrics = [self._count_rows(values, intent.groups)]
         if not intent.metrics and self.schema.measures and self._asks_for_the_main_figure(intent):
@@ -356,6 +363,7 @@ class _Reading(PatternReading, FollowUpReading):
         if self.raw[0] == "when" and not self.count_at:
             intent.metrics = self._when(intent) or intent.metrics
         self._value_filters(intent, values)
+        self._negative_balance(intent)
         self._time(intent)
         self._extremes(intent)
         self._percentages(intent)
@@ -485,8 +493,42 @@ class _Reading(PatternReading, FollowUpReading):
                 if not any(g.column is col for g in intent.groups):
                     intent.groups.append(self._group_for_column(col))
             likes = self._joined_likes(col, [r.value for r in refs if r.op == "LIKE"])
-            if likes:
-                intent.filters.append(Filter(col, "LIKE", likes))
+            for slot in self._slots(col, likes):
+                intent.filters.append(Filter(col, "LIKE", slot))
+
+    def _negative_balance(self, intent: Intent) -> None:
+        """Read "in the red" / "in debt" as below zero on the table's signed number."""
+        if not self.in_the_red or any(f.op == "<" for f in intent.filters):
+            return
+        tables = {t for m in intent.metrics for t in m.tables}
+        tables |= {g.column.table for g in intent.groups}
+        candidates = [c for c in self.schema.signed if c.table in tables] or self.schema.signed
+        if len(candidates) == 1:
+            intent.filters.append(Filter(candidates[0], "<", [0]))
+
+    def _slots(self, col: Column, words: list[str]) -> list[list[str]]:
+        """Group words by where they stand in the column's values.
+
+        Words in the same place are alternatives ("SM, MED or LG containers": OR); words in
+        different places narrow together ("LARGE BRASS parts": class AND material).
+        """
+        values = [
+            r.value.upper().split()
+            for refs in self.schema.values.values()
+            for r in refs
+            if r.column is col and r.rank == 0
+        ]
+        slots: list[tuple[set[int], list[str]]] = []
+        for word in words:
+            places = {v.index(word.upper()) for v in values if word.upper() in v}
+            for taken, group in slots:
+                if not places or places & taken:
+                    group.append(word)
+                    taken |= places
+                    break
+            else:
+                slots.append((places, [word]))
+        return [group for _, group in slots]
 
     def _joined_likes(self, col: Column, words: list[str]) -> list[str]:
         """Words that stand together in the question and in a value match as one phrase."""

@@ -84,11 +84,30 @@ class PatternReading(ReadingState):
             self.times.append(("=", [dt.date(y, m, d)]))  # type: ignore[arg-type]
             self.time_at = s
 
+    def _month_ranges(self) -> None:
+        """Read month ranges ("from July 1995 to June 1996"), both months whole."""
+        raw = self.raw
+        marks = [
+            (j, MONTHS[raw[j]], int(raw[j + 1]))
+            for j in range(len(raw) - 1)
+            if raw[j] in MONTHS and re.fullmatch(r"(19|20)\d\d", raw[j + 1]) and not self.used[j]
+        ]
+        if len(marks) != 2 or not set(raw[marks[0][0] + 2 : marks[1][0]]) <= {
+            "to", "through", "until", "till", "-", "and",
+        }:  # fmt: skip
+            return
+        (j1, m1, y1), (j2, m2, y2) = marks
+        first = j1 - 1 if j1 > 0 and raw[j1 - 1] in ("from", "between") else j1
+        self._take(first, j2 + 2)
+        self.times.append(("range", [date_range(y1, month=m1)[0], date_range(y2, month=m2)[1]]))
+        self.time_at = first
+
     def _near_number(self, j: int) -> bool:
         return any(0 <= k < len(self.raw) and self.raw[k].isdigit() for k in (j - 1, j + 1))
 
     def _patterns(self) -> None:
         self._day_dates()
+        self._month_ranges()
         raw, n = self.raw, len(self.raw)
         for i, word in enumerate(raw):
             if self.used[i]:
@@ -296,26 +315,49 @@ class PatternReading(ReadingState):
                 intent.filters.append(Filter(column, op, values, is_time=True))
         normalise_grains(intent)
 
-    def _date_column(self, intent: Intent) -> Column | None:
-        for g in intent.groups:
-            if g.grain and g.column.kind == "date":
-                return g.column
+    def _date_mentions(self) -> list[tuple[int, Column]]:
+        """Where the question names a date column ("shipped", "received", "order date")."""
         in_measures = {i for p in self.pieces if p.kind == "measure" for i in range(p.start, p.end)}
         generic = {"year", "quarter", "month", "date", "day", "week"}
-        best: tuple[int, Column] | None = None
+        found: list[tuple[int, Column]] = []
         for col in self.schema.date_columns:
             triggers = {stem(w) for w in col.words} - generic
             for dim in self.schema.dimensions:
                 if dim.column is col:
                     triggers |= {w for p in dim.phrases for w in p} - generic
-            for i, s in enumerate(self.st):
-                if s in triggers and i not in in_measures:
-                    distance = abs(i - (self.time_at if self.time_at is not None else i))
-                    if best is None or distance < best[0]:
-                        best = (distance, col)
-        if best is not None:
-            return best[1]
+            found += [
+                (i, col) for i, s in enumerate(self.st) if s in triggers and i not in in_measures
+            ]
+        return sorted(found, key=lambda x: x[0])
+
+    def _date_column(self, intent: Intent) -> Column | None:
+        for g in intent.groups:
+            if g.grain and g.column.kind == "date":
+                return g.column
+        mentions = self._date_mentions()
+        if mentions:
+            anchor = self.time_at
+            nearest = min(mentions, key=lambda m: abs(m[0] - (m[0] if anchor is None else anchor)))
+            return nearest[1]
         return self.schema.default_date
+
+    def _date_gap(self) -> Metric | None:
+        """Average days between two of the space's dates ("how long from order to ship")."""
+        if not {"long", "time", "day", "gap", "delay", "wait", "lag"} & set(self.st):
+            return None
+        columns: list[Column] = []
+        for _, col in self._date_mentions():
+            if col not in columns:
+                columns.append(col)
+        if len(columns) != 2:
+            return None
+        start, end = columns
+        func = "AVG"
+        if self.superlatives:
+            func = "MAX" if self.superlatives[0][1] else "MIN"
+        name = "_".join(w for w in [*start.words, "to", *end.words] if w != "date")
+        sql = f"{func}(datediff({end.name}, {start.name}))"
+        return Metric(f"{func.lower()}_days_{name}", sql, {start.table, end.table})
 
     def _when(self, intent: Intent) -> list[Metric]:
         """MIN / MAX of the date for "when was the first order placed, and the latest?"."""

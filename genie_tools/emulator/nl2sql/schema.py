@@ -176,7 +176,24 @@ class SpaceSchema:
         tables = {c.table for word in referenced for c in self.columns.get(word, [])}
         return Measure(name, sql, [stems(p) for p in [name, *synonyms]], tables)
 
+    def _signed_columns(self, cursor: Any) -> None:
+        """Numbers that go below zero in the data (balances): "in the red" applies to them."""
+        self.signed: list[Column] = []
+        for table in self.tables.values():
+            numbers = [c for c in table.columns.values() if c.kind == "number"]
+            if not numbers:
+                continue
+            lows = cursor.execute(
+                "SELECT "
+                + ", ".join(f'MIN("{c.name}")' for c in numbers)
+                + f" FROM {_sql_table(table.name)}"
+            ).fetchone()
+            self.signed += [
+                c for c, low in zip(numbers, lows, strict=True) if low is not None and low < 0
+            ]
+
     def _index_values(self, cursor: Any) -> None:
+        self._signed_columns(cursor)
         for table in self.tables.values():
             strings = [c for c in table.columns.values() if c.kind == "string"]
             if not strings:

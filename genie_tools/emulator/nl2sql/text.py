@@ -6,6 +6,7 @@ import re
 from functools import lru_cache
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:[#\-.'][a-z0-9]+)*")
+_THOUSANDS = re.compile(r"(\d),(\d{3})\b")
 NUMBER_WORDS = {
     "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
     "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20,
@@ -93,7 +94,10 @@ def tokens(text: str) -> list[str]:
         ['top', '5', 'brand#12', 'parts', '1-urgent', 'in', '1996-03-01']
     """
     out: list[str] = []
-    for token in _TOKEN.findall(text.lower().replace("’", "'")):
+    text = _THOUSANDS.sub(r"\1\2", text.lower().replace("’", "'"))  # 9,000 -> 9000
+    for token in _TOKEN.findall(text):
+        if token.endswith("'s"):
+            token = token[:-2]  # Manufacturer#1's parts
         if "-" in token and token.replace("-", "").isalpha():
             out.extend(token.split("-"))  # late-delivery, high-priority: two words
         else:
