@@ -180,30 +180,13 @@ class SpaceSchema:
         """Numbers that go below zero in the data (balances): "in the red" applies to them."""
         self.signed: list[Column] = []
         for table in self.tables.values():
-            numbers = [c for c in table.columns.values() if c.kind == "number"]
-            if not numbers:
-                continue
-            lows = cursor.execute(
-                "SELECT "
-                + ", ".join(f'MIN("{c.name}")' for c in numbers)
-                + f" FROM {_sql_table(table.name)}"
-            ).fetchone()
-            self.signed += [
-                c for c, low in zip(numbers, lows, strict=True) if low is not None and low < 0
-            ]
+            lows = _per_column(cursor, table, "number", "MIN")
+            self.signed += [c for c, low in lows if low is not None and low < 0]
 
     def _index_values(self, cursor: Any) -> None:
         self._signed_columns(cursor)
         for table in self.tables.values():
-            strings = [c for c in table.columns.values() if c.kind == "string"]
-            if not strings:
-                continue
-            counts = cursor.execute(
-                "SELECT "
-                + ", ".join(f'approx_count_distinct("{c.name}")' for c in strings)
-                + f" FROM {_sql_table(table.name)}"
-            ).fetchone()
-            for col, approx in zip(strings, counts, strict=True):
+            for col, approx in _per_column(cursor, table, "string", "approx_count_distinct"):
                 if approx is None or approx > MAX_INDEXED_VALUES * 1.2 or _free_text(col):
                     continue
                 rows = cursor.execute(
@@ -305,6 +288,19 @@ class SpaceSchema:
                     return list(reversed(path))
                 queue.append(there)
         raise LookupError(f"no declared join between {start} and {goal}")
+
+
+def _per_column(cursor: Any, table: Table, kind: str, aggregate: str) -> list[tuple[Column, Any]]:
+    """One aggregate over every column of a kind, in a single scan of the table."""
+    columns = [c for c in table.columns.values() if c.kind == kind]
+    if not columns:
+        return []
+    row = cursor.execute(
+        "SELECT "
+        + ", ".join(f'{aggregate}("{c.name}")' for c in columns)
+        + f" FROM {_sql_table(table.name)}"
+    ).fetchone()
+    return list(zip(columns, row, strict=True))
 
 
 def _free_text(col: Column) -> bool:
