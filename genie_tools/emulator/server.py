@@ -3,16 +3,16 @@
 Routes translate between HTTP and :class:`GenieService`; the middleware does
 what cuts across them: authentication, request faults, counting, and turning
 every failure into Databricks' ``{"error_code", "message"}`` body.
+
+:func:`create_app` holds the whole route table. Handlers with their own concern live
+beside this module: full-result downloads in :mod:`.downloads`, the emulator's admin
+API in :mod:`.admin`, and the Statement Execution API in :mod:`.statements`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import hashlib
-import hmac
 import json
-import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -25,7 +25,6 @@ from genie_tools.emulator.records import Message
 from genie_tools.emulator.results import (
     TableResult,
     closed_statement,
-    manifest,
     pending_statement,
     statement_response,
 )
@@ -34,7 +33,6 @@ from genie_tools.emulator.service import ApiError, GenieService
 PRINCIPAL = web.RequestKey("principal", str)
 SERVICE = web.AppKey("service", GenieService)
 AUTH = web.AppKey("auth", Authenticator)
-DOWNLOAD_CHUNK_ROWS = 100_000
 _PUBLIC = ("/.well-known/", "/oidc/", "/emulator/download/")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -132,6 +130,37 @@ def _int_param(request: web.Request, name: str) -> int | None:
         raise ApiError(400, "INVALID_PARAMETER_VALUE", f"{name} must be an integer.") from exc
 
 
+def find_message(request: web.Request) -> Message:
+    """The message the request's path names, if the principal may see it.
+
+    Raises:
+        ApiError: No such space, conversation or message for this principal.
+    """
+    m = request.match_info
+    service = request.app[SERVICE]
+    with service.lock:
+        return service.message(
+            m["space_id"], m["conversation_id"], m["message_id"], request[PRINCIPAL]
+        )
+
+
+def find_query_message(request: web.Request) -> Message:
+    """The path's message, which must have a query attachment (the path's, if it names one).
+
+    Raises:
+        ApiError: As :func:`find_message`, or 404 when there is no such query attachment.
+    """
+    msg = find_message(request)
+    wanted = request.match_info.get("attachment_id")
+    if not msg.has_query or (wanted is not None and wanted != msg.query_attachment_id):
+        raise ApiError(
+            404,
+            "RESOURCE_DOES_NOT_EXIST",
+            f"Message {msg.id} has no query attachment {wanted or ''}".strip() + ".",
+        )
+    return msg
+
+
 class Routes:
     """Request handlers, bound to one service."""
 
@@ -139,28 +168,8 @@ class Routes:
         self.service = service
         self.auth = auth
         self.workspace_id = workspace_id
-        self._download_key = secrets.token_bytes(32)
-        self.downloads: dict[str, dict[str, Any]] = {}
 
     # helpers -----------------------------------------------------------
-    def _message(self, request: web.Request) -> Message:
-        m = request.match_info
-        with self.service.lock:
-            return self.service.message(
-                m["space_id"], m["conversation_id"], m["message_id"], request[PRINCIPAL]
-            )
-
-    def _query_message(self, request: web.Request) -> Message:
-        msg = self._message(request)
-        wanted = request.match_info.get("attachment_id")
-        if not msg.has_query or (wanted is not None and wanted != msg.query_attachment_id):
-            raise ApiError(
-                404,
-                "RESOURCE_DOES_NOT_EXIST",
-                f"Message {msg.id} has no query attachment {wanted or ''}".strip() + ".",
-            )
-        return msg
-
     async def _run(self, fn: Callable[[], Any]) -> Any:
         return await asyncio.get_running_loop().run_in_executor(None, fn)
 
@@ -319,7 +328,7 @@ class Routes:
 
     async def get_message(self, request: web.Request) -> web.Response:
         """``GET .../messages/{id}``: the poll every client makes."""
-        msg = self._message(request)
+        msg = find_message(request)
         with self.service.lock:
             self.service.stats.polls += 1
             self.service.stats.polls_by_message[msg.id] += 1
@@ -327,7 +336,7 @@ class Routes:
 
     async def delete_message(self, request: web.Request) -> web.Response:
         """``DELETE .../messages/{id}``: an in-flight message ends CANCELLED."""
-        msg = self._message(request)
+        msg = find_message(request)
         with self.service.lock:
             now = self.service.clock()
             if msg.status(now) not in ("COMPLETED", "FAILED", "CANCELLED", "QUERY_RESULT_EXPIRED"):
@@ -342,7 +351,7 @@ class Routes:
             raise ApiError(
                 400, "INVALID_PARAMETER_VALUE", "rating must be POSITIVE, NEGATIVE or NONE."
             )
-        msg = self._message(request)
+        msg = find_message(request)
         with self.service.lock:
             msg.feedback = {"rating": rating}
             if body.get("comment"):
@@ -352,7 +361,7 @@ class Routes:
     # results -------------------------------------------------------------
     async def query_result(self, request: web.Request) -> web.Response:
         """The query result of a message's query attachment (current and deprecated paths)."""
-        msg = self._query_message(request)
+        msg = find_query_message(request)
         with self.service.lock:
             self.service.stats.result_fetches += 1
             status = msg.status(self.service.clock())
@@ -382,7 +391,7 @@ class Routes:
 
     async def execute_query(self, request: web.Request) -> web.Response:
         """Re-run a message's query (e.g. after its result expired)."""
-        msg = self._query_message(request)
+        msg = find_query_message(request)
         with self.service.lock:
             status = msg.status(self.service.clock())
             if status not in ("COMPLETED", "QUERY_RESULT_EXPIRED"):
@@ -399,142 +408,19 @@ class Routes:
             msg.expires_at = self.service.clock() + msg.result_ttl
         return web.json_response({"statement_response": statement_response(result)})
 
-    # full-result downloads --------------------------------------------
-    def _sign(self, download_id: str) -> str:
-        return hmac.new(self._download_key, download_id.encode(), hashlib.sha256).hexdigest()
-
-    async def generate_download(self, request: web.Request) -> web.Response:
-        """Start a full (uncapped) run of the query; answers a download id and signature."""
-        msg = self._query_message(request)
-        with self.service.lock:
-            if msg.status(self.service.clock()) not in ("COMPLETED", "QUERY_RESULT_EXPIRED"):
-                raise ApiError(400, "INVALID_STATE", f"Message {msg.id} has not completed.")
-            download_id = self.service.new_id()
-        entry: dict[str, Any] = {"message_id": msg.id, "result": None, "error": None}
-        self.downloads[download_id] = entry
-
-        def run() -> None:
-            try:
-                entry["result"] = self.service.run_sql(
-                    msg.interpretation.duckdb_sql or "", download_id, capped=False
-                )
-            except Exception as exc:  # surfaced as a FAILED statement
-                entry["error"] = str(exc)
-
-        asyncio.get_running_loop().run_in_executor(None, run)
-        return web.json_response(
-            {"download_id": download_id, "download_id_signature": self._sign(download_id)}
-        )
-
-    async def get_download(self, request: web.Request) -> web.Response:
-        """Poll a download: PENDING, then SUCCEEDED with external links to the chunks."""
-        msg = self._query_message(request)
-        download_id = request.match_info["download_id"]
-        entry = self.downloads.get(download_id)
-        signature = request.query.get("download_id_signature", "")
-        if entry is None or entry["message_id"] != msg.id:
-            raise ApiError(
-                404, "RESOURCE_DOES_NOT_EXIST", f"Download {download_id} does not exist."
-            )
-        if not hmac.compare_digest(signature, self._sign(download_id)):
-            raise ApiError(403, "PERMISSION_DENIED", "download_id_signature does not match.")
-        if entry["error"] is not None:
-            stmt: dict[str, Any] = {
-                "statement_id": download_id,
-                "status": {"state": "FAILED", "error": {"message": entry["error"]}},
-            }
-            return web.json_response({"statement_response": stmt})
-        result: TableResult | None = entry["result"]
-        if result is None:
-            return web.json_response(
-                {"statement_response": pending_statement(download_id, "PENDING")}
-            )
-        base = f"{request.scheme}://{request.host}/emulator/download/{download_id}"
-        chunk_count = max(1, -(-result.row_count // DOWNLOAD_CHUNK_ROWS))
-        links = []
-        chunks = []
-        expiration = (
-            dt.datetime.fromtimestamp(self.service.clock() + 900, dt.UTC)
-            .isoformat(timespec="seconds")
-            .replace("+00:00", "Z")
-        )
-        for i in range(chunk_count):
-            start = i * DOWNLOAD_CHUNK_ROWS
-            count = min(DOWNLOAD_CHUNK_ROWS, result.row_count - start)
-            chunks.append({"chunk_index": i, "row_offset": start, "row_count": count})
-            links.append(
-                {
-                    "chunk_index": i,
-                    "row_offset": start,
-                    "row_count": count,
-                    "external_link": f"{base}/{i}?sig={self._sign(download_id)}",
-                    "expiration": expiration,
-                    "next_chunk_index": i + 1 if i + 1 < chunk_count else None,
-                }
-            )
-        man = manifest(result, chunks=chunk_count)
-        man["chunks"] = chunks
-        stmt = {
-            "statement_id": download_id,
-            "status": {"state": "SUCCEEDED"},
-            "manifest": man,
-            "result": {"external_links": links},
-        }
-        return web.json_response({"statement_response": stmt})
-
-    async def download_chunk(self, request: web.Request) -> web.Response:
-        """A pre-signed chunk URL: the rows as a JSON array of arrays (no bearer token)."""
-        download_id = request.match_info["download_id"]
-        entry = self.downloads.get(download_id)
-        if entry is None or not hmac.compare_digest(
-            request.query.get("sig", ""), self._sign(download_id)
-        ):
-            raise ApiError(403, "PERMISSION_DENIED", "Invalid or expired link.")
-        result: TableResult | None = entry["result"]
-        index = int(request.match_info["chunk"])
-        if result is None:
-            raise ApiError(404, "RESOURCE_DOES_NOT_EXIST", "The download is not ready.")
-        start = index * DOWNLOAD_CHUNK_ROWS
-        return web.json_response(result.rows[start : start + DOWNLOAD_CHUNK_ROWS])
-
-    # emulator administration ------------------------------------------
-    async def admin_add_fault(self, request: web.Request) -> web.Response:
-        """Arm a fault (body: a :class:`Fault`)."""
-        body = await _json_body(request)
-        try:
-            fault = Fault.model_validate(body)
-        except ValueError as exc:
-            raise ApiError(400, "INVALID_PARAMETER_VALUE", str(exc)) from exc
-        self.service.add_fault(fault)
-        return web.json_response({"armed": [f.model_dump() for f in self.service.faults.pending()]})
-
-    async def admin_clear_faults(self, request: web.Request) -> web.Response:
-        """Disarm every fault."""
-        self.service.faults.clear()
-        return web.json_response({"armed": []})
-
-    async def admin_stats(self, request: web.Request) -> web.Response:
-        """Counters as JSON."""
-        from genie_tools.emulator.inspect import stats_snapshot
-
-        with self.service.lock:
-            return web.json_response(stats_snapshot(self.service))
-
-    async def admin_events(self, request: web.Request) -> web.Response:
-        """The status-change log."""
-        from genie_tools.emulator.inspect import event_log
-
-        with self.service.lock:
-            events = event_log(self.service)
-        return web.json_response({"events": [e.as_dict() for e in events]})
-
 
 def create_app(service: GenieService, auth: Authenticator, workspace_id: str) -> web.Application:
     """Build the aiohttp application for one emulated workspace."""
     app = web.Application(middlewares=[_middleware], client_max_size=8 * 1024 * 1024)
     app[SERVICE] = service
     app[AUTH] = auth
+    # Imported here: these modules import this one (for the app keys and helpers).
+    from genie_tools.emulator import admin
+    from genie_tools.emulator.downloads import Downloads
+    from genie_tools.emulator.statements import add_statement_routes
+
     r = Routes(service, auth, workspace_id)
+    d = Downloads(service)
     g = "/api/2.0/genie/spaces"
     conv = g + "/{space_id}/conversations/{conversation_id}"
     msg = conv + "/messages/{message_id}"
@@ -559,16 +445,14 @@ def create_app(service: GenieService, auth: Authenticator, workspace_id: str) ->
             web.post(msg + "/execute-query", r.execute_query),
             web.get(att + "/query-result", r.query_result),
             web.post(att + "/execute-query", r.execute_query),
-            web.post(att + "/downloads", r.generate_download),
-            web.get(att + "/downloads/{download_id}", r.get_download),
-            web.get("/emulator/download/{download_id}/{chunk:\\d+}", r.download_chunk),
-            web.post("/emulator/admin/faults", r.admin_add_fault),
-            web.delete("/emulator/admin/faults", r.admin_clear_faults),
-            web.get("/emulator/admin/stats", r.admin_stats),
-            web.get("/emulator/admin/events", r.admin_events),
+            web.post(att + "/downloads", d.generate_download),
+            web.get(att + "/downloads/{download_id}", d.get_download),
+            web.get("/emulator/download/{download_id}/{chunk:\\d+}", d.download_chunk),
+            web.post("/emulator/admin/faults", admin.admin_add_fault),
+            web.delete("/emulator/admin/faults", admin.admin_clear_faults),
+            web.get("/emulator/admin/stats", admin.admin_stats),
+            web.get("/emulator/admin/events", admin.admin_events),
         ]
     )
-    from genie_tools.emulator.statements import add_statement_routes
-
     add_statement_routes(app, service)
     return app
