@@ -133,9 +133,11 @@ class PatternReading(ReadingState):
                     and not re.fullmatch(r"(19|20)\d\d", raw[i + 1])
                 ):
                     self.limit = int(num)
+                    self.limit_at = i + 1
                     self._take(i + 1, i + 2)
                 elif (before := self._number(i - 1)) is not None and not self.used[i - 1]:
                     self.limit = int(before)
+                    self.limit_at = i - 1
                     self._take(i - 1, i)
                 self._take(i, i + 1)
             elif word in ("ascending", "asc", "increasing"):
@@ -169,6 +171,7 @@ class PatternReading(ReadingState):
                     )
                 ):
                     self.limit = int(num)
+                    self.limit_at = i
                     self._take(i, i + 1)
                     break
 

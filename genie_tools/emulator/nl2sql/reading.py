@@ -95,6 +95,7 @@ class ReadingState:
         self._weak: set[int] = set()  # metrics read from words that are also tables
         self.time_at: int | None = None  # where the first date expression stands
         self.in_the_red = False  # "in the red", "in debt": a balance below zero
+        self.limit_at: int | None = None  # where "top 5" / "the 5" stands
         self.aggs: list[tuple[int, str]] = []
         self.count_at: list[int] = []
         self.times: list[tuple[str, list[Any]]] = []  # (op, values) on the date column

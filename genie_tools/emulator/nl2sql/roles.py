@@ -30,6 +30,10 @@ from genie_tools.emulator.nl2sql.reading import (
 from genie_tools.emulator.nl2sql.schema import Column, Dimension, Measure, Table, ValueRef
 
 
+def _count_name(table: Table | None) -> str:
+    return f"{table.name.rsplit('.', 1)[1]}_count" if table is not None else ""
+
+
 def _plain(number: float) -> int | float:
     return int(number) if number == int(number) else number
 
@@ -108,6 +112,8 @@ class RoleReading(PatternReading):
             intent.metrics = [Metric.of(self.schema.measures[0])]
         if self.raw[0] == "when" and not self.count_at:
             intent.metrics = self._when(intent) or intent.metrics
+        self._ranked_thing(intent)
+        self._duration(intent)
         self._value_filters(intent, values)
         self._negative_balance(intent)
         self._time(intent)
@@ -115,6 +121,30 @@ class RoleReading(PatternReading):
         self._percentages(intent)
         self._ranking(intent)
         return intent
+
+    def _ranked_thing(self, intent: Intent) -> None:
+        """Group by what follows the number in "the 5 countries whose suppliers …"."""
+        if self.limit_at is None or intent.groups:
+            return
+        for piece in self.pieces:
+            if piece.start > self.limit_at and piece.kind != "value":
+                _, dim, table, _ = _candidates(piece)
+                group = self._group(dim, table) if (dim or table) else None
+                if group is not None:
+                    intent.groups.append(group)
+                    intent.rank_by_metric = True
+                    intent.metrics = [m for m in intent.metrics if m.name != _count_name(table)]
+                return
+
+    def _duration(self, intent: Intent) -> None:
+        """Answer "how long do air shipments take?" with a duration, not a count."""
+        if "long" not in self.raw or not {"how", "take", "takes"} & set(self.raw):
+            return
+        durations = [m for m in self.schema.measures if "datediff" in m.sql.lower()]
+        late = "late" in self.st
+        chosen = [m for m in durations if ("late" in m.name) == late] or durations
+        if chosen:
+            intent.metrics = [Metric.of(chosen[0])]
 
     def _extremes(self, intent: Intent) -> None:
         """Turn superlatives without grouping into MIN / MAX ("lowest and highest cost")."""
