@@ -329,7 +329,10 @@ class PatternReading(ReadingState):
                 if dim.column is col:
                     triggers |= {w for p in dim.phrases for w in p} - generic
             found += [
-                (i, col) for i, s in enumerate(self.st) if s in triggers and i not in in_measures
+                (i, col)
+                for i, s in enumerate(self.st)
+                if i not in in_measures
+                and (s in triggers or any(len(t) >= 4 and s.startswith(t) for t in triggers))
             ]
         return sorted(found, key=lambda x: x[0])
 

@@ -110,7 +110,10 @@ class RoleReading(PatternReading):
         if not intent.metrics and self.schema.measures and self._asks_for_the_main_figure(intent):
             # "top suppliers", "how much did MACHINERY sell": the space's headline measure
             intent.metrics = [Metric.of(self.schema.measures[0])]
-        if self.raw[0] == "when" and not self.count_at:
+        if (
+            self.raw[:2] in (["when", "was"], ["when", "were"], ["when", "did"])
+            and not self.count_at
+        ):
             intent.metrics = self._when(intent) or intent.metrics
         self._ranked_thing(intent)
         self._duration(intent)
@@ -138,7 +141,10 @@ class RoleReading(PatternReading):
 
     def _duration(self, intent: Intent) -> None:
         """Answer "how long do air shipments take?" with a duration, not a count."""
-        if "long" not in self.raw or not {"how", "take", "takes"} & set(self.raw):
+        text = " ".join(self.raw)
+        if not (
+            "how long" in text or "how late" in text or ("long" in self.raw and "take" in text)
+        ):
             return
         durations = [m for m in self.schema.measures if "datediff" in m.sql.lower()]
         late = "late" in self.st
@@ -398,7 +404,8 @@ class RoleReading(PatternReading):
         """
         if piece.end - piece.start != 1:
             return measure
-        said = set(self.st)
+        taken = {i for p in self.pieces if p is not piece for i in range(p.start, p.end)}
+        said = {s for i, s in enumerate(self.st) if i not in taken}
         best, best_overlap = measure, 1
         for m in self.schema.measures:
             for phrase in m.phrases:
