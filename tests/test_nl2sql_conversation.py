@@ -93,3 +93,39 @@ def test_answer_text_states_the_key_figure(w: Any, sales_space: str, duckdb_refe
         "SELECT COUNT(*) FROM samples.tpch.orders WHERE year(o_orderdate) = 1995"
     )[0]
     assert f"{count:,}" in text, text
+
+
+@pytest.mark.parametrize(
+    ("space_title", "question", "condition", "check_sql"),
+    [
+        (
+            "Supply chain",
+            "how many suppliers are in debt?",
+            "s_acctbal < 0",
+            "SELECT COUNT(*) FROM samples.tpch.supplier WHERE s_acctbal < 0",
+        ),
+        (
+            "Shipping & returns",
+            "how many line items shipped in 1995 were on high priority orders?",
+            "o_orderpriority IN ('1-URGENT', '2-HIGH')",
+            "SELECT COUNT(*) FROM samples.tpch.lineitem l JOIN samples.tpch.orders o "
+            "ON o.o_orderkey = l.l_orderkey WHERE o.o_orderpriority IN ('1-URGENT', '2-HIGH') "
+            "AND year(l.l_shipdate) = 1995",
+        ),
+    ],
+)
+def test_conditions_defined_in_the_instructions_are_applied(
+    emu: GenieEmulator,
+    w: Any,
+    duckdb_reference: Any,
+    space_title: str,
+    question: str,
+    condition: str,
+    check_sql: str,
+) -> None:
+    space = next(s.id for s in emu.config.spaces if s.title == space_title)
+    sql, result = answer(w, ask(w, space, question, None))
+    assert condition in sql
+    assert [tuple(int(v) for v in row) for row in result.result.data_array] == duckdb_reference(
+        check_sql
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from genie_tools._optional import require
 from genie_tools.emulator.nl2sql.intent import Filter, Group, Intent, Metric, _alias
@@ -146,6 +147,8 @@ class SqlWriter:
 
 def condition_sql(f: Filter, ref: str) -> str:
     """The SQL condition of a filter on the column written as ``ref``."""
+    if f.op == "SQL":  # a rule from the instructions, written with the bare column name
+        return re.sub(rf"\b{re.escape(f.column.name)}\b", ref, str(f.values[0]))
     if f.op == "RANGE":
         return f"{ref} >= {literal(f.values[0])} AND {ref} < {literal(f.values[1])}"
     if f.op == "BETWEEN":

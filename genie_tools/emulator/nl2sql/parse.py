@@ -87,6 +87,8 @@ class QuestionParser:
                     continue
                 if c.kind in ("number", "date") or len(c.words) > 1 or id(c) in categories:
                     self._add(tuple(stem(w) for w in c.words), "column", c)
+        for key, rule in schema.rules.items():
+            self._add(key, "rule", rule)
         for key, refs in schema.values.items():
             for ref in refs:
                 self._add(key, "value", ref)
@@ -175,7 +177,9 @@ class _Reading(RoleReading, FollowUpReading):
                     continue
                 kinds = {k for k, _ in options}
                 kind = next(
-                    k for k in ("value", "measure", "dimension", "entity", "column") if k in kinds
+                    k
+                    for k in ("rule", "value", "measure", "dimension", "entity", "column")
+                    if k in kinds
                 )
                 if (
                     kind == "value"

@@ -27,7 +27,7 @@ from genie_tools.emulator.nl2sql.reading import (
     _candidates,
     _single_column,
 )
-from genie_tools.emulator.nl2sql.schema import Column, Dimension, Measure, Table, ValueRef
+from genie_tools.emulator.nl2sql.schema import Column, Dimension, Measure, Rule, Table, ValueRef
 
 
 def _count_name(table: Table | None) -> str:
@@ -59,6 +59,10 @@ class RoleReading(PatternReading):
             if piece.kind == "value":
                 ref = next(o for o in piece.options if isinstance(o, ValueRef))
                 values.setdefault(id(ref.column), []).append(ref)
+                continue
+            if piece.kind == "rule":
+                rule = next(o for o in piece.options if isinstance(o, Rule))
+                intent.filters.append(Filter(rule.column, "SQL", [rule.sql]))
                 continue
             target = column or (dim.column if dim else None) or _single_column(measure, self.schema)
             condition = self._condition_on(piece, target)

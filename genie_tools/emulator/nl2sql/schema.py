@@ -27,6 +27,16 @@ _SMALL_WORDS = frozenset(
     "in on at to of by or an as is it be we us no do up so if my me he".split()
 )
 _NAMED_LIST = re.compile(r"([a-z][a-z ]{1,30}?)\s*\(([A-Z0-9][A-Z0-9 ,]*)\)")
+_RULE_SQL = re.compile(
+    r"\b([a-z]{1,3}_[a-z_]+)\s*(?:NOT\s+)?(?:IN\s*\([^)]*\)|LIKE\s*'[^']*'|[<>]=?\s*-?\d+(?:\.\d+)?"
+    r"|=\s*'[^']*'|[<>]=?\s*[a-z]{1,3}_[a-z_]+|\s+matches\s+'[^']*')"
+)
+
+
+def _contains_phrase(key: tuple[str, ...], phrases: set[tuple[str, ...]]) -> bool:
+    return any(key[i : i + len(p)] == p for p in phrases for i in range(len(key) - len(p) + 1) if p)
+
+
 _QUOTED_MEANING = re.compile(r"'([^']{1,40})'\s*(?:=|means|is)\s*([a-z][a-z \-]{2,40})", re.I)
 
 
@@ -77,6 +87,17 @@ class Dimension:
     grain: str | None
     phrases: list[tuple[str, ...]]
     part: int | None = None  # the n-th word of a composite code ("JUMBO PKG": size, kind)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A condition the space's instructions define, with the column's bare name in ``sql``.
+
+    For example "high priority means o_orderpriority IN ('1-URGENT', '2-HIGH')".
+    """
+
+    column: Column
+    sql: str
 
 
 @dataclass(frozen=True)
@@ -151,6 +172,7 @@ class SpaceSchema:
         self._index_meanings()
         for refs in self.values.values():
             refs.sort(key=lambda r: r.rank)
+        self.rules: dict[tuple[str, ...], Rule] = self._read_rules(space.instructions)
         self.date_columns = [c for t in self.tables.values() for c in t.columns.values()
                              if c.kind == "date"]  # fmt: skip
         grain_dims = [d for d in self.dimensions if d.grain and d.column.kind == "date"]
@@ -259,6 +281,41 @@ class SpaceSchema:
                     for key in {words, words[-2:]} if len(words) > 2 else {words}:
                         if key and not any(v.column is col for v in self.values.get(key, [])):
                             self.values[key].append(ValueRef(col, code, rank=1))
+
+    def _read_rules(self, instructions: str) -> dict[tuple[str, ...], Rule]:
+        """Conditions the instructions spell out in SQL, keyed by the phrases that name them.
+
+        A sentence like ``"In debt" or "negative balance" means s_acctbal < 0`` gives the
+        phrases "in debt" and "negative balance"; ``High priority means o_orderpriority IN
+        (...)`` gives "high priority". Only conditions on one known column are read.
+        """
+        rules: dict[tuple[str, ...], Rule] = {}
+        measure_phrases = {p for m in self.measures for p in m.phrases}
+        for sentence in re.split(r"(?<=[.;])\s+|\n", instructions):
+            sentence = sentence.strip().lstrip("-* ").strip()  # bullets
+            match = _RULE_SQL.search(sentence)
+            if match is None:
+                continue
+            owners = self.columns.get(match.group(1).lower(), [])
+            if len(owners) != 1:
+                continue
+            sql = re.sub(r"\s+matches\s+", " LIKE ", match.group(0).strip().rstrip(".,;"))
+            rule = Rule(owners[0], sql)
+            names = re.findall(r'"([^"]{3,40})"', sentence.split(match.group(0))[0])
+            subject = re.match(r"\s*(?:an?\s+|the\s+)?([a-z][a-z \-]{2,40}?)\s+(?:means|is|are)\b",
+                               sentence, re.I)  # fmt: skip
+            if subject and not names:
+                names = [subject.group(1)]
+                words = subject.group(1).split()
+                if len(words) > 2:
+                    names.append(" ".join(words[-2:]))  # "suppliers with customer complaints"
+            for name in names:
+                key = stems(name)
+                # a phrase that names a measure ("lost revenue", "air shipments") stays a measure
+                if not key or len(key) > 4 or _contains_phrase(key, measure_phrases):
+                    continue
+                rules.setdefault(key, rule)
+        return rules
 
     # lookups -----------------------------------------------------------
     def column_by_path(self, path: str) -> Column | None:
