@@ -320,7 +320,16 @@ class PatternReading(ReadingState):
 
     def _date_mentions(self) -> list[tuple[int, Column]]:
         """Where the question names a date column ("shipped", "received", "order date")."""
-        in_measures = {i for p in self.pieces if p.kind == "measure" for i in range(p.start, p.end)}
+        # words inside a measure name ("late deliveries") name no date, unless a verb stands
+        # right before the date itself ("line items shipped in 1995")
+        near = {
+            i
+            for i in (range(self.time_at - 2, self.time_at) if self.time_at is not None else [])
+            if i >= 0 and self.raw[i].endswith("ed")
+        }
+        in_measures = {
+            i for p in self.pieces if p.kind == "measure" for i in range(p.start, p.end)
+        } - near
         generic = {"year", "quarter", "month", "date", "day", "week"}
         found: list[tuple[int, Column]] = []
         for col in self.schema.date_columns:

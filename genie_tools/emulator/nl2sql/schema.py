@@ -156,7 +156,9 @@ class SpaceSchema:
                 (c for c in table.columns.values() if c.kind == "string" and "name" in c.words),
                 None,
             )
-        self.measures = [self._measure(m.name, m.sql, m.synonyms) for m in space.measures]
+        self.measures = [
+            self._measure(m.name, m.sql, m.synonyms, m.description) for m in space.measures
+        ]
         self.dimensions = [
             Dimension(
                 d.name,
@@ -193,10 +195,16 @@ class SpaceSchema:
         words = {w for w in tokens(text) if len(w) >= 3 and w.isalpha()}
         return words | {stem(w) for w in words if len(stem(w)) >= 3}
 
-    def _measure(self, name: str, sql: str, synonyms: list[str]) -> Measure:
+    def _measure(self, name: str, sql: str, synonyms: list[str], about: str = "") -> Measure:
         referenced = {w.lower() for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", sql)}
         tables = {c.table for word in referenced for c in self.columns.get(word, [])}
-        return Measure(name, sql, [stems(p) for p in [name, *synonyms]], tables)
+        phrases = [stems(p) for p in [name, *synonyms]]
+        if not tables:
+            # COUNT(*) names no column: its table is the one its words name ("line items")
+            said = set(stems(" ".join([name, *synonyms, about])))
+            tables = {t.name for t in self.tables.values() if any(set(w) <= said for w in t.words)}
+            tables = set(sorted(tables)[:1]) if tables else set()
+        return Measure(name, sql, phrases, tables)
 
     def _signed_columns(self, cursor: Any) -> None:
         """Numbers that go below zero in the data (balances): "in the red" applies to them."""
