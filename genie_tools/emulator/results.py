@@ -102,6 +102,15 @@ class TableResult:
         return len(self.rows)
 
 
+def result_columns(cursor: Any) -> list[Column]:
+    """The columns of the query ``cursor`` just ran, typed as Databricks types them."""
+    columns = []
+    for name, duck_type, *_ in cursor.description or []:
+        type_name, type_text = databricks_type(str(duck_type))
+        columns.append(Column(name=name, type_name=type_name, type_text=type_text))
+    return columns
+
+
 def run_query(cursor: Any, sql: str, *, max_rows: int | None) -> TableResult:
     """Execute ``sql`` (DuckDB dialect) and fetch at most ``max_rows`` rows.
 
@@ -114,10 +123,7 @@ def run_query(cursor: Any, sql: str, *, max_rows: int | None) -> TableResult:
         The result, with ``truncated`` set when rows were cut.
     """
     cursor.execute(sql)
-    columns = []
-    for name, duck_type, *_ in cursor.description or []:
-        type_name, type_text = databricks_type(str(duck_type))
-        columns.append(Column(name=name, type_name=type_name, type_text=type_text))
+    columns = result_columns(cursor)
     if max_rows is None:
         raw = cursor.fetchall()
         truncated = False

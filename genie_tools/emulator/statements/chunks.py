@@ -157,7 +157,7 @@ def statement_response(stmt: Statement, chunk: Callable[[int], dict[str, Any]]) 
         body["status"]["sql_state"] = stmt.sql_state
     if stmt.state != "SUCCEEDED" or stmt.result is None:
         return body
-    man = manifest(stmt.result, fmt=stmt.format, chunks=stmt.chunk_count)
+    man = manifest(stmt.result, fmt=stmt.request.format, chunks=stmt.chunk_count)
     man["total_row_count"] = sum(stmt.chunk_counts)
     man["chunks"] = [chunk_info(stmt, i) for i in range(stmt.chunk_count)]
     if not man["chunks"]:

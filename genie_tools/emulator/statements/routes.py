@@ -118,7 +118,7 @@ class StatementRoutes:
                 if stmt is not None and stmt.state == "SUCCEEDED" and index < len(stmt.payloads)
                 else None
             )
-            fmt = stmt.format if stmt is not None else "JSON_ARRAY"
+            fmt = stmt.request.format if stmt is not None else "JSON_ARRAY"
         if payload is None:
             raise ApiError(404, "RESOURCE_DOES_NOT_EXIST", "The result is no longer available.")
         content_type = "text/csv" if fmt == "CSV" else "application/json"

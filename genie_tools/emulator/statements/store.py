@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from genie_tools._optional import require
-from genie_tools.emulator.results import Column, TableResult, databricks_type, to_wire
+from genie_tools.emulator.results import TableResult, result_columns, to_wire
 from genie_tools.emulator.service import ApiError, GenieService
 from genie_tools.emulator.statements.chunks import (
     LinkSigner,
@@ -29,7 +29,7 @@ from genie_tools.emulator.statements.chunks import (
     statement_response,
 )
 from genie_tools.emulator.statements.failures import StatementFailure, duckdb_failure
-from genie_tools.emulator.statements.parameters import Parameter, check_values
+from genie_tools.emulator.statements.parameters import check_values
 from genie_tools.emulator.statements.request import Request
 from genie_tools.emulator.statements.sql import CatalogIndex, Compiled, compile_statement
 
@@ -42,14 +42,8 @@ class Statement:
 
     id: str
     principal: str
-    sql: str
-    catalog: str | None
-    schema: str | None
-    parameters: list[Parameter]
-    disposition: str
-    format: str
-    row_limit: int | None
-    byte_limit: int | None
+    request: Request
+    """What was asked: the SQL, its defaults, parameters, disposition, format and limits."""
     chunk_rows: int
     created: float
     state: str = "PENDING"
@@ -113,14 +107,7 @@ class StatementStore:
         stmt = Statement(
             id=statement_id,
             principal=principal,
-            sql=request.statement,
-            catalog=request.catalog,
-            schema=request.schema,
-            parameters=request.parameters,
-            disposition=request.disposition,
-            format=request.format,
-            row_limit=request.row_limit,
-            byte_limit=request.byte_limit,
+            request=request,
             chunk_rows=(
                 self.inline_chunk_rows
                 if request.disposition == "INLINE"
@@ -224,10 +211,10 @@ class StatementStore:
         try:
             con.execute("SET TimeZone = 'UTC'")
             compiled = compile_statement(
-                stmt.sql,
-                catalog=stmt.catalog,
-                schema=stmt.schema,
-                parameters=stmt.parameters,
+                stmt.request.statement,
+                catalog=stmt.request.catalog,
+                schema=stmt.request.schema,
+                parameters=stmt.request.parameters,
                 index=self.index(con),
             )
             check_values(con, compiled.typed)
@@ -253,8 +240,8 @@ class StatementStore:
                 stmt.connection = None
         # Serialized outside the lock: a large result must not stall the other statements.
         payloads = (
-            serialize_chunks(result, stmt.chunk_rows, stmt.format)
-            if result is not None and stmt.disposition == "EXTERNAL_LINKS"
+            serialize_chunks(result, stmt.chunk_rows, stmt.request.format)
+            if result is not None and stmt.request.disposition == "EXTERNAL_LINKS"
             else []
         )
         with self.lock:
@@ -285,25 +272,22 @@ class StatementStore:
         statement is cancelled.
         """
         con.execute(compiled.duckdb_sql, compiled.parameters or None)
-        columns = []
-        for name, duck_type, *_ in con.description or []:
-            type_name, type_text = databricks_type(str(duck_type))
-            columns.append(Column(name=name, type_name=type_name, type_text=type_text))
+        columns = result_columns(con)
         rows: list[list[str | None]] = []
         total = 0
         truncated = False
-        inline = stmt.disposition == "INLINE"
+        inline = stmt.request.disposition == "INLINE"
         while not truncated and stmt.state == "RUNNING":
             batch = con.fetchmany(self.fetch_batch_rows)
             if not batch:
                 break
             for raw in batch:
-                if stmt.row_limit is not None and len(rows) >= stmt.row_limit:
+                if stmt.request.row_limit is not None and len(rows) >= stmt.request.row_limit:
                     truncated = True
                     break
                 row = [to_wire(v) for v in raw]
                 size = json_row_bytes(row)
-                if stmt.byte_limit is not None and total + size > stmt.byte_limit:
+                if stmt.request.byte_limit is not None and total + size > stmt.request.byte_limit:
                     truncated = True
                     break
                 if inline and total + size > self.inline_byte_limit:
@@ -322,7 +306,7 @@ class StatementStore:
     def chunk_wire(self, stmt: Statement, index: int, base_url: str) -> dict[str, Any]:
         """One chunk as ``ResultData``: rows inline, or a freshly signed external link."""
         link = None
-        if stmt.disposition == "EXTERNAL_LINKS":
+        if stmt.request.disposition == "EXTERNAL_LINKS":
             expires = int(self.service.clock() + self.link_ttl_seconds)
             link = self.links.link(base_url, stmt.id, index, expires)
         return chunk_data(stmt, index, link)
