@@ -130,6 +130,8 @@ class SqlWriter:
         return _GRAIN_SQL[g.grain].format(c=ref) if g.grain else ref
 
     def _condition(self, f: Filter, alias: dict[str, str]) -> str:
+        if f.op == "SQL":  # bare column names, maybe several ("l_receiptdate > l_commitdate")
+            return self._qualify(str(f.values[0]), alias)
         return condition_sql(f, f"{alias[f.column.table]}.{f.column.name}")
 
     def _order(self, intent: Intent, time_names: list[str]) -> list[str]:

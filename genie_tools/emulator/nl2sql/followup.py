@@ -6,7 +6,13 @@ about the average instead of the total".
 
 from __future__ import annotations
 
-from genie_tools.emulator.nl2sql.intent import Filter, Intent
+from genie_tools.emulator.nl2sql.intent import (
+    Filter,
+    Intent,
+    Metric,
+    counted_condition,
+    percent_of,
+)
 from genie_tools.emulator.nl2sql.reading import ReadingState, _candidates
 from genie_tools.emulator.nl2sql.schema import Column
 
@@ -24,6 +30,19 @@ class FollowUpReading(ReadingState):
         if set(self.raw[:4]) & {"that", "those", "them", "their", "it", "these", "its"}:
             return True
         return self.raw[0] in _FOLLOW_CUES and ("instead" in self.raw or len(self.raw) <= 8)
+
+    def _restated(self, metric: Metric) -> Metric:
+        """Restate a count of matching rows as their share ("show that as a rate")."""
+        words = set(self.raw)
+        condition = counted_condition(metric)
+        if condition is None or not words & {"rate", "percentage", "percent", "share", "%"}:
+            return metric
+        rate = Metric(
+            metric.name.removesuffix("s") + "_rate",
+            f"AVG(CASE WHEN {condition} THEN 1.0 ELSE 0.0 END)",
+            set(metric.tables),
+        )
+        return rate if "rate" in words else percent_of(rate, share=False)
 
     def _named_after_instead(self) -> list[Column]:
         """Columns named after "instead of" / "rather than": groups to drop."""
@@ -66,7 +85,9 @@ class FollowUpReading(ReadingState):
             ]
             out.groups.append(g)
             if not g.grain and not any(f.column is g.column for f in new.filters):
-                out.filters = [f for f in out.filters if f.column is not g.column]
+                # "break that down by container": one value filtered before now splits into
+                # groups; a pattern ("WRAP containers") stays and is split within
+                out.filters = [f for f in out.filters if f.column is not g.column or f.op == "LIKE"]
         union = bool(words & {"compare", "with", "also", "add", "plus", "versus", "vs"})
         for f in new.filters:
             same = [x for x in out.filters if x.column is f.column or (x.is_time and f.is_time)]
@@ -81,6 +102,8 @@ class FollowUpReading(ReadingState):
                 if not f.is_time and f.op == "=":
                     out.groups = [g for g in out.groups if g.column is not f.column]
             out.filters = kept
+        if not (new.metrics and not new.weak):
+            out.metrics = [self._restated(m) for m in out.metrics]
         if new.limit is not None:
             out.limit = new.limit
             out.rank_by_metric = True

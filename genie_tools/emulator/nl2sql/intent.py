@@ -123,9 +123,11 @@ def _alias(name: str) -> str:
 
 
 def normalise_grains(intent: Intent) -> None:
-    """Give quarters and months their year unless one year is chosen.
+    """Give quarters their year unless one year is chosen; months are calendar months.
 
-    Within one year a month is its number (1-12); across years it comes with its year.
+    A month is the month's first day (``date_trunc('MONTH', d)``, as Genie and the
+    spaces' examples write it), unless the question also groups by year ("by year and
+    month"), where it is the month's number beside the year.
     """
     single_year = any(
         f.is_time and f.op == "RANGE" and (f.values[1] - f.values[0]).days <= 366
@@ -137,10 +139,9 @@ def normalise_grains(intent: Intent) -> None:
         if g.grain == "quarter" and not single_year and not has_year:
             fixed.append(Group(g.column, "year", g.name.replace("quarter", "year")))
         if g.grain in ("month", "month_of_year"):
-            if not single_year and not has_year:
-                fixed.append(Group(g.column, "year", g.name.replace("month", "year")))
-            g = Group(g.column, "month_of_year", g.name, g.with_key)
-        fixed.append(g)
+            g = Group(g.column, "month_of_year" if has_year else "month", g.name, g.with_key)
+        if not any(f.column is g.column and f.grain == g.grain and f.part == g.part for f in fixed):
+            fixed.append(g)  # "each month of 1994, by ship month" is one grouping
     intent.groups = fixed
 
 
@@ -186,3 +187,31 @@ def is_rate(metric: Metric) -> bool:
     """Whether a metric is a rate or share (shown x100 when a percentage is asked for)."""
     name = metric.name
     return any(w in name for w in ("rate", "ratio", "share", "fraction", "pct", "percent"))
+
+
+_CONDITIONAL_COUNT = re.compile(
+    r"^\s*SUM\(\s*CASE\s+WHEN\s+(?P<cond>.+?)\s+THEN\s+1\s+ELSE\s+0\s+END\s*\)\s*$", re.I | re.S
+)
+
+
+def counted_condition(metric: Metric) -> str | None:
+    """The condition of a count of matching rows: ``SUM(CASE WHEN c THEN 1 ELSE 0 END)`` → c."""
+    match = _CONDITIONAL_COUNT.match(metric.sql)
+    return match.group("cond") if match else None
+
+
+def subset_share(metrics: list[Metric]) -> Metric | None:
+    """The percentage a counted subset makes of a row count read beside it.
+
+    "What share of shipments were delivered late?" reads two figures, all shipments
+    (``COUNT(*)``) and late ones; the answer is the second as a percentage of the first.
+    """
+    if len(metrics) != 2:
+        return None
+    whole = [m for m in metrics if re.fullmatch(r"\s*COUNT\(\s*\*\s*\)\s*", m.sql, re.I)]
+    part = [m for m in metrics if counted_condition(m) is not None]
+    if len(whole) != 1 or len(part) != 1 or not part[0].tables <= whole[0].tables:
+        return None
+    return Metric(
+        f"{part[0].name}_pct", f"100 * {part[0].sql} / {whole[0].sql}", set(whole[0].tables)
+    )

@@ -35,7 +35,16 @@ UNSAFE = frozenset(
 )
 # Requests to act rather than to read: refused wherever they stand in the sentence.
 IMPERATIVES = frozenset("set mark cancel refund change edit fix reset assign approve".split())
+# Verbs that change data when they open a request ("increase every supplier's cost by
+# 10%"), though as nouns they are questions ("the increase in revenue").
+LEADING_WRITES = frozenset(
+    "increase decrease raise lower reduce double halve bump rename "
+    "discount adjust apply archive restore".split()
+)
 
+
+# English words that are also values in some data ("NONE" as a shipping instruction)
+_COMMON_WORDS = frozenset("none nothing other any no yes".split())
 
 _CHAT = frozenset(
     "hey hi hello thanks please quick quickly deck slide slides board meeting boss team "
@@ -59,6 +68,7 @@ class QuestionParser:
     def __init__(self, schema: SpaceSchema) -> None:
         self.schema = schema
         self.phrases: dict[tuple[str, ...], list[tuple[str, object]]] = {}
+        self._entity_words = {w for t in schema.tables.values() for p in t.words for w in p}
         for m in schema.measures:
             for p in m.phrases:
                 self._add(p, "measure", m)
@@ -108,8 +118,10 @@ class QuestionParser:
             len(phrase) == 2
             and kind in ("measure", "dimension")
             and phrase[::-1] not in self.phrases
+            and phrase[0] not in self._entity_words
         ):
-            # "units available" is "available units"
+            # "units available" is "available units", but "priority orders" are orders
+            # of a priority, not the order priority
             self.phrases[phrase[::-1]] = [(kind, payload)]
 
     # ------------------------------------------------------------------
@@ -137,7 +149,9 @@ class _Reading(RoleReading, FollowUpReading):
                     self.in_the_red = True
 
     def intent(self) -> Intent:
-        if UNSAFE & set(self.raw) or IMPERATIVES & set(self.raw) or ";" in self.question:
+        opening = [w for w in self.raw[:3] if w not in ("please", "can", "could", "you", "now")]
+        writes = bool(opening) and opening[0] in LEADING_WRITES
+        if UNSAFE & set(self.raw) or IMPERATIVES & set(self.raw) or writes or ";" in self.question:
             raise Unanswerable("I can only read data, not change it.")
         if not self.raw:
             raise Unanswerable("The question is empty.")
@@ -166,6 +180,8 @@ class _Reading(RoleReading, FollowUpReading):
                 span = tuple(self.st[i : i + size])
                 if any(self.used[i : i + size]) or span not in self.p.phrases:
                     continue
+                if size > 1 and self._typed_value_inside(i, size):
+                    continue  # "the SHIP mode": the value SHIP, not the ship mode
                 options = [
                     (k, o)
                     for k, o in self.p.phrases[span]
@@ -184,11 +200,12 @@ class _Reading(RoleReading, FollowUpReading):
                 if (
                     kind == "value"
                     and size == 1
-                    and self.raw[i] in FILLER
+                    and (self.raw[i] in FILLER or self.raw[i] in _COMMON_WORDS)
+                    and self.raw[i] not in self.capitals
                     and len(kinds) == 1
                     and not self._beside_value(i, options)
                 ):
-                    continue  # "top", "all" are words, not values
+                    continue  # "top", "all", "none" are words, not values (NONE is one)
                 self.pieces.append(Piece(i, i + size, kind, [o for k, o in options]))
                 for k, o in options:
                     if k != kind:
@@ -198,6 +215,16 @@ class _Reading(RoleReading, FollowUpReading):
                 break
             else:
                 i += 1
+
+    def _typed_value_inside(self, i: int, size: int) -> bool:
+        """Whether a longer phrase holds a word typed in capitals that is a value on its own."""
+        if any(k == "value" for k, _ in self.p.phrases[tuple(self.st[i : i + size])]):
+            return False
+        return any(
+            self.raw[k] in self.capitals
+            and any(kind == "value" for kind, _ in self.p.phrases.get((self.st[k],), []))
+            for k in range(i, i + size)
+        )
 
     def _beside_value(self, i: int, options: list[tuple[str, object]]) -> bool:
         """Whether an ordinary word stands next to a value of its column ("LARGE POLISHED")."""
@@ -223,6 +250,12 @@ class _Reading(RoleReading, FollowUpReading):
                     self.used[i]
                     or self.used[j]
                     or any(not self._filler(k) for k in range(i + 1, j))
+                    # "how many orders did customers place": two subjects, not one figure
+                    or any(
+                        self.raw[k] in ("did", "do", "does")
+                        and self.raw[k + 1] not in ("we", "you", "they", "i")
+                        for k in range(i + 1, j)
+                    )
                 ):
                     continue
                 for pair in ((self.st[i], self.st[j]), (self.st[j], self.st[i])):
@@ -255,6 +288,21 @@ class _Reading(RoleReading, FollowUpReading):
             return spelled == tuple(said)
         return said[-1] in (ref.word, ref.word + "s", ref.word + "es")
 
+    def _known(self, word: str) -> bool:
+        """Whether the space's own text uses the word, or its root ("placement": place)."""
+        vocabulary = self.p.vocabulary
+        if stem(word) in vocabulary or word in vocabulary:
+            return True
+        for suffix in ("ment", "ments", "ation", "ations", "al"):
+            root = word[: -len(suffix)]
+            if (
+                word.endswith(suffix)
+                and len(root) >= 4
+                and (stem(root) in vocabulary or stem(root + "e") in vocabulary)
+            ):
+                return True
+        return False
+
     def _check_coverage(self, fresh: Intent) -> None:
         """Refuse to guess when the question uses words that name nothing in this space.
 
@@ -267,10 +315,9 @@ class _Reading(RoleReading, FollowUpReading):
             for w, s, used in zip(self.raw, self.st, self.used, strict=True)
             if not used and w not in FILLER and not w.isdigit() and len(w) > 1
         ]
-        outside = [
-            w for w in unknown if stem(w) not in self.p.vocabulary and w not in self.p.vocabulary
-        ]
+        outside = [w for w in unknown if not self._known(w)]
         soft = all(_conversational(w) for w in outside) and len(outside) <= 3
-        if outside and not (soft and fresh.metrics and not fresh.weak):
+        understood = (fresh.metrics and not fresh.weak) or self.previous is not None
+        if outside and not (soft and understood):
             words = ", ".join(repr(w) for w in outside[:3])
             raise Unanswerable(f"I don't know what {words} refers to in this space.")

@@ -33,6 +33,9 @@ _COMPARE = {
     ("fewer", "than"): "<", ("lower", "than"): "<", ("under",): "<", ("below",): "<",
     ("at", "most"): "<=",
 }  # fmt: skip
+_OR_MORE = {("or", w): ">=" for w in "more greater higher larger bigger above over".split()} | {
+    ("or", w): "<=" for w in "less fewer lower smaller below under".split()
+}
 _GROUP_CUES = {"by", "per", "each", "every", "across", "over", "breakdown", "split", "trend"}
 _GRAIN_WORDS = {"year": "year", "yearly": "year", "annual": "year", "annually": "year",
                 "quarter": "quarter", "quarterly": "quarter", "month": "month",
@@ -40,6 +43,14 @@ _GRAIN_WORDS = {"year": "year", "yearly": "year", "annual": "year", "annually": 
 _ADVERB_GRAINS = {"yearly", "annual", "annually", "quarterly", "monthly"}
 _ORDINALS = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4,
              "4th": 4, "last": 4}  # fmt: skip
+
+
+def _half(year: int, half: int) -> list[object]:
+    """The first or second half of a year as a [start, end) date range."""
+    return [
+        dt.date(year, 1 if half == 1 else 7, 1),
+        dt.date(year + (half == 2), 7 if half == 1 else 1, 1),
+    ]
 
 
 class PatternReading(ReadingState):
@@ -92,6 +103,9 @@ class PatternReading(ReadingState):
             for j in range(len(raw) - 1)
             if raw[j] in MONTHS and re.fullmatch(r"(19|20)\d\d", raw[j + 1]) and not self.used[j]
         ]
+        if len(marks) < 2:
+            self._months_of_one_year()
+            return
         if len(marks) != 2 or not set(raw[marks[0][0] + 2 : marks[1][0]]) <= {
             "to", "through", "until", "till", "-", "and",
         }:  # fmt: skip
@@ -101,6 +115,25 @@ class PatternReading(ReadingState):
         self._take(first, j2 + 2)
         self.times.append(("range", [date_range(y1, month=m1)[0], date_range(y2, month=m2)[1]]))
         self.time_at = first
+
+    def _months_of_one_year(self) -> None:
+        """Read "January through June 1998": two months, the year said once at the end."""
+        raw = self.raw
+        for j in range(len(raw) - 3):
+            if (
+                raw[j] in MONTHS
+                and raw[j + 1] in ("to", "through", "until", "till", "-")
+                and raw[j + 2] in MONTHS
+                and re.fullmatch(r"(19|20)\d\d", raw[j + 3])
+                and MONTHS[raw[j]] < MONTHS[raw[j + 2]]
+            ):
+                year, m1, m2 = int(raw[j + 3]), MONTHS[raw[j]], MONTHS[raw[j + 2]]
+                first = j - 1 if j > 0 and raw[j - 1] in ("from", "between") else j
+                self._take(first, j + 4)
+                span = [date_range(year, month=m1)[0], date_range(year, month=m2)[1]]
+                self.times.append(("range", span))
+                self.time_at = first
+                return
 
     def _near_number(self, j: int) -> bool:
         return any(0 <= k < len(self.raw) and self.raw[k].isdigit() for k in (j - 1, j + 1))
@@ -146,6 +179,12 @@ class PatternReading(ReadingState):
             elif word in ("descending", "desc", "decreasing"):
                 self.descending = True
                 self._take(i, i + 1)
+            elif (num := self._number(i)) is not None and (
+                (pair := (*raw[i + 1 : i + 3], "", "")[:2]) in _OR_MORE
+            ):
+                # "size 10 or smaller", "50 or more units"
+                self.compares.append((i, _OR_MORE[pair], num))
+                self._take(i, i + 3)
             elif word in _GRAIN_WORDS and self._grain_context(i):
                 self.grains.append((i, _GRAIN_WORDS[word]))
                 self._take(i, i + 1)
@@ -177,6 +216,13 @@ class PatternReading(ReadingState):
 
     def _count_cue(self, i: int) -> bool:
         pair = tuple(self.raw[i : i + 2])
+        if pair in (("number", "of"), ("count", "of")) and self.raw[i + 2 : i + 3] in (
+            ["days"],
+            ["weeks"],
+            ["months"],
+            ["hours"],
+        ):
+            return False  # "the number of days a delivery was late" is a duration
         if pair in (("how", "many"), ("number", "of"), ("count", "of")):
             self.count_at.append(i + 2)
             self._take(i, i + 2)
@@ -216,6 +262,16 @@ class PatternReading(ReadingState):
             if 0 <= j < len(raw) and re.fullmatch(r"q[1-4]", raw[j]):
                 self._take(j, j + 1)
                 self.times.append(("range", date_range(year, quarter=int(raw[j][1]))))
+                return
+        for j in (i - 1, i + 1):  # halves: "H2 1996", "1996 h1"
+            if 0 <= j < len(raw) and raw[j] in ("h1", "h2"):
+                self._take(j, j + 1)
+                self.times.append(("range", _half(year, int(raw[j][1]))))
+                return
+        for j in range(max(0, i - 4), i):
+            if raw[j] in ("first", "second") and raw[j + 1 : j + 2] == ["half"]:
+                self._take(j, i)  # "the second half of 1996"
+                self.times.append(("range", _half(year, 1 if raw[j] == "first" else 2)))
                 return
         for j in range(max(0, i - 4), i):
             if raw[j] in _ORDINALS and "quarter" in raw[j:i]:
@@ -324,9 +380,9 @@ class PatternReading(ReadingState):
         # right before the date itself ("line items shipped in 1995")
         near = {
             i
-            for i in (range(self.time_at - 2, self.time_at) if self.time_at is not None else [])
+            for i in (range(self.time_at - 4, self.time_at) if self.time_at is not None else [])
             if i >= 0 and self.raw[i].endswith("ed")
-        }
+        }  # "shipped in 1995", "shipped by AIR in 1995"
         in_measures = {
             i for p in self.pieces if p.kind == "measure" for i in range(p.start, p.end)
         } - near

@@ -9,15 +9,20 @@ percentages, MIN and MAX for "lowest and highest", the headline figure for "top 
 
 from __future__ import annotations
 
+import re
+
+from genie_tools.emulator.nl2sql.evidence import evidence_words
 from genie_tools.emulator.nl2sql.intent import (
     Filter,
     Group,
     Intent,
     Metric,
+    counted_condition,
     filtered_share,
     is_rate,
     more_is_worse,
     percent_of,
+    subset_share,
 )
 from genie_tools.emulator.nl2sql.patterns import _ASC, _DESC, _GROUP_CUES, PatternReading
 from genie_tools.emulator.nl2sql.reading import (
@@ -57,7 +62,7 @@ class RoleReading(PatternReading):
         for piece in self.pieces:
             measure, dim, table, column = _candidates(piece)
             if piece.kind == "value":
-                ref = next(o for o in piece.options if isinstance(o, ValueRef))
+                ref = self._value_of(piece)
                 values.setdefault(id(ref.column), []).append(ref)
                 continue
             if piece.kind == "rule":
@@ -66,8 +71,20 @@ class RoleReading(PatternReading):
                 continue
             target = column or (dim.column if dim else None) or _single_column(measure, self.schema)
             condition = self._condition_on(piece, target)
+            key_filter = self._key_named(piece, table)
             if condition is not None:
                 intent.filters.append(condition)
+            elif key_filter is not None:
+                intent.filters.append(key_filter)  # "part 42"
+            elif (distinct := self._distinct_values(piece, dim, column)) is not None:
+                metrics.append((piece.start, distinct))  # "how many distinct part types"
+            elif (
+                (measure or table)
+                and self.raw[piece.start - 1 : piece.start] in (["most"], ["fewest"])
+                and (piece.kind != "measure" or _ambiguous(piece))
+            ):
+                # "which segments placed the most orders": a count of orders, not a group
+                metrics.append((piece.start, Metric.of(measure) if measure else self._count(table)))
             elif self._counting(piece) and (measure or table):
                 metrics.append((piece.start, Metric.of(measure) if measure else self._count(table)))
             elif self._wants_group(piece) and (dim or table):
@@ -106,25 +123,31 @@ class RoleReading(PatternReading):
             spare = self._measure_behind_value()
             if spare is not None:
                 intent.metrics = [Metric.of(spare)]
+                self._spare = True
         if not intent.metrics and (gap := self._date_gap()) is not None:
             intent.metrics = [gap]
             self.superlative_at = None if not intent.groups else self.superlative_at
         if not intent.metrics and self.count_at:
             intent.metrics = [self._count_rows(values, intent.groups)]
         if not intent.metrics and self.schema.measures and self._asks_for_the_main_figure(intent):
-            # "top suppliers", "how much did MACHINERY sell": the space's headline measure
-            intent.metrics = [Metric.of(self.schema.measures[0])]
+            # "top suppliers", "how much did MACHINERY sell": the space's headline measure,
+            # unless the words describe another ("the cheapest supplier" by unit cost)
+            described = self._clearly_described()
+            intent.metrics = [Metric.of(described or self.schema.measures[0])]
+        self._described_measure(intent, metrics)
         if (
             self.raw[:2] in (["when", "was"], ["when", "were"], ["when", "did"])
             and not self.count_at
         ):
             intent.metrics = self._when(intent) or intent.metrics
         self._ranked_thing(intent)
+        self._on_average(intent)
         self._duration(intent)
         self._value_filters(intent, values)
         self._negative_balance(intent)
         self._time(intent)
         self._extremes(intent)
+        self._rows_with_at_least_one(intent)
         self._percentages(intent)
         self._ranking(intent)
         return intent
@@ -135,31 +158,71 @@ class RoleReading(PatternReading):
             return
         for piece in self.pieces:
             if piece.start > self.limit_at and piece.kind != "value":
-                _, dim, table, _ = _candidates(piece)
+                _, dim, table, column = _candidates(piece)
                 group = self._group(dim, table) if (dim or table) else None
+                if group is None and column is not None and column.kind == "string":
+                    group = self._group_for_column(column, None, " ".join(column.words))
                 if group is not None:
                     intent.groups.append(group)
                     intent.rank_by_metric = True
                     intent.metrics = [m for m in intent.metrics if m.name != _count_name(table)]
                 return
 
+    def _on_average(self, intent: Intent) -> None:
+        """Read "how many units does an AIR shipment carry on average" as the mean of the sum.
+
+        An "average" that qualifies no figure in particular ("on average", at either end)
+        averages the summed figure per row; a row count read beside it ("a shipment") only
+        names the rows.
+        """
+        loose = [i for i, f in self.aggs if f == "AVG" and self.raw[i - 1 : i] == ["on"]]
+        if not loose:
+            return
+        summed = [m for m in intent.metrics if re.match(r"\s*SUM\(", m.sql, re.I)]
+        counts = [m for m in intent.metrics if re.fullmatch(r"\s*COUNT\(\s*\*\s*\)\s*", m.sql)]
+        if len(summed) == 1 and len(intent.metrics) == 1 + len(counts):
+            averaged = summed[0].with_aggregate("AVG")
+            if averaged is not None:
+                intent.metrics = [averaged]
+
     def _duration(self, intent: Intent) -> None:
         """Answer "how long do air shipments take?" with a duration, not a count."""
         text = " ".join(self.raw)
+        takes = {"take", "takes", "took", "taking", "spend", "spent"} & set(self.raw)
         if not (
-            "how long" in text or "how late" in text or ("long" in self.raw and "take" in text)
+            "how long" in text
+            or "how late" in text
+            or "how many days" in text
+            or (takes and {"long", "days", "time"} & set(self.raw))
+            or ("days" in self.raw and bool(self.superlatives or self.aggs))
         ):
             return
-        durations = [m for m in self.schema.measures if "datediff" in m.sql.lower()]
+        if len(intent.metrics) == 1 and "datediff" in intent.metrics[0].sql.lower():
+            return  # the question already named its duration ("processing time")
+        durations = [k for k, m in enumerate(self.schema.measures) if "datediff" in m.sql.lower()]
         late = "late" in self.st
-        chosen = [m for m in durations if ("late" in m.name) == late] or durations
+        chosen = [k for k in durations if "late" in self.schema.measures[k].name] if late else []
+        chosen = chosen or durations
         if chosen:
-            intent.metrics = [Metric.of(chosen[0])]
+            # "how many days does a truck shipment take to reach the customer": the
+            # duration the question's words describe best (transit, not processing)
+            words = self._evidence()
+            best = max(chosen, key=lambda k: (self.schema.evidence.score(k, words), -k))
+            metric = Metric.of(self.schema.measures[best])
+            extreme = next((f for _, f in self.aggs if f in ("MIN", "MAX")), None)
+            if extreme is not None:  # "the maximum number of days ... after its commit date"
+                metric = metric.with_aggregate(extreme) or metric
+            intent.metrics = [metric]
 
     def _extremes(self, intent: Intent) -> None:
         """Turn superlatives without grouping into MIN / MAX ("lowest and highest cost")."""
         if intent.limit or not self.superlatives or len(intent.metrics) != 1:
             return
+        sorting = {"sort", "sorted", "rank", "ranked"} & set(self.raw) or any(
+            self.raw[i + 1 : i + 2] in (["first"], ["last"]) for i, _ in self.superlatives
+        )
+        if sorting:
+            return  # "sort that by revenue, highest first": a direction, not a MAX
         if intent.groups and len({d for _, d in self.superlatives}) < 2:
             return  # one superlative with groups ranks them ("which region has the most")
         metric = intent.metrics[0]
@@ -180,10 +243,13 @@ class RoleReading(PatternReading):
 
     def _percentages(self, intent: Intent) -> None:
         said = set(self.raw) | ({"%"} if "%" in self.question else set())
+        rates = [m for m in intent.metrics if is_rate(m)]
         if not said & {"percent", "percentage", "%", "pct", "share", "proportion"}:
             return
-        rates = [m for m in intent.metrics if is_rate(m)]
-        if rates:
+        part_of_whole = subset_share(intent.metrics) or self._share_of_named_rows(intent)
+        if part_of_whole is not None and not rates:
+            intent.metrics = [part_of_whole]  # "what share of shipments were delivered late"
+        elif rates:
             intent.metrics = [
                 percent_of(m, share=False) if is_rate(m) else m for m in intent.metrics
             ]
@@ -195,13 +261,87 @@ class RoleReading(PatternReading):
                 intent.metrics = [share]
                 intent.filters = [f for f in intent.filters if f not in part]
 
+    def _share_of_named_rows(self, intent: Intent) -> Metric | None:
+        """Read "what percentage of line items on 1-URGENT orders were late" as late over all.
+
+        The rows after "percentage of" are the whole; a count of matching rows of the same
+        table is the part. Other filters narrow both.
+        """
+        if len(intent.metrics) != 1 or counted_condition(intent.metrics[0]) is None:
+            return None
+        part = intent.metrics[0]
+        for i in range(len(self.raw) - 1):
+            if self.raw[i] in ("percentage", "percent", "share", "proportion", "fraction") and (
+                self.raw[i + 1] == "of"
+            ):
+                start = i + 2 + (self.raw[i + 2 : i + 3] in (["the"], ["all"], ["our"]))
+                piece = next((p for p in self.pieces if p.start == start), None)
+                _, _, table, _ = _candidates(piece) if piece else (None, None, None, None)
+                if table is not None and part.tables == {table.name}:
+                    return Metric(f"{part.name}_pct", f"100 * {part.sql} / COUNT(*)", {table.name})
+        return None
+
+    def _rows_with_at_least_one(self, intent: Intent) -> None:
+        """Read "how many orders had at least one late delivery" as orders with such a line.
+
+        Counting orders (distinct keys) over their lines with the counted condition as a
+        filter gives the orders that have at least one matching line.
+        """
+        text = " ".join(self.raw)
+        if len(intent.metrics) != 2 or not re.search(r"\bat least (one|1|a)\b|\bany\b", text):
+            return
+        keyed = [m for m in intent.metrics if re.match(r"\s*COUNT\(\s*DISTINCT", m.sql, re.I)]
+        parts = [(m, c) for m in intent.metrics if (c := counted_condition(m)) is not None]
+        if len(keyed) != 1 or len(parts) != 1:
+            return
+        metric, condition = parts[0]
+        named = [w.lower() for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", condition)]
+        column = next(
+            (c for w in named for c in self.schema.columns.get(w, []) if c.table in metric.tables),
+            None,
+        )
+        if column is not None:
+            intent.filters.append(Filter(column, "SQL", [condition]))
+            intent.metrics = keyed
+
     def _qualifies_next(self, piece: Piece) -> bool:
-        """Whether this word only qualifies the next ("supplier countries")."""
+        """Whether this word only qualifies the next.
+
+        For example "supplier countries" or "customer account balances".
+        """
         nxt = next((p for p in self.pieces if p.start == piece.end), None)
         if nxt is None:
             return False
-        _, dim, table, _ = _candidates(nxt)
-        return dim is not None or table is not None
+        _, dim, table, column = _candidates(nxt)
+        _, _, own, _ = _candidates(piece)
+        return (
+            dim is not None
+            or table is not None
+            or (own is not None and column is not None and column.table == own.name)
+        )
+
+    def _key_named(self, piece: Piece, table: Table | None) -> Filter | None:
+        """A row named by its key: "part 42", "supplier 17"."""
+        if table is None or table.key is None:
+            return None
+        at = piece.end
+        number = self._number(at)
+        if number is None or number != int(number) or self.used[at] or not self.raw[at].isdigit():
+            return None
+        self._take(at, at + 1)
+        return Filter(table.key, "=", [int(number)])
+
+    def _distinct_values(
+        self, piece: Piece, dim: Dimension | None, column: Column | None
+    ) -> Metric | None:
+        """The number of different values of a column: "how many distinct part types"."""
+        if piece.start == 0 or self.raw[piece.start - 1] not in ("distinct", "different", "unique"):
+            return None
+        col = column or (dim.column if dim is not None and dim.grain is None else None)
+        if col is None or not any(0 <= piece.start - 1 - at <= 1 for at in self.count_at):
+            return None
+        name = f"{'_'.join(col.words)}_count"
+        return Metric(name, f"COUNT(DISTINCT {col.name})", {col.table})
 
     def _asks_for(self, piece: Piece) -> bool:
         """Whether a plain column is a figure to compute.
@@ -219,7 +359,26 @@ class RoleReading(PatternReading):
         return not any(p.kind == "measure" and not _ambiguous(p) for p in self.pieces)
 
     def _counting(self, piece: Piece) -> bool:
-        return any(0 <= piece.start - at <= 1 for at in self.count_at)
+        """Whether "how many" counts this piece, maybe past qualifiers.
+
+        For example "how many 1-URGENT priority orders" or "how many French suppliers".
+        """
+        for at in self.count_at:
+            gap = piece.start - at
+            if 0 <= gap <= 1:
+                return True
+            if 1 < gap <= 4 and all(self._qualifier(k) for k in range(at, piece.start)):
+                return True
+        return False
+
+    def _qualifier(self, index: int) -> bool:
+        """A word that only narrows the next noun: a value or a dimension's name."""
+        if self.raw[index] in ("different", "distinct", "unique", "separate", "individual"):
+            return True
+        return any(
+            p.start <= index < p.end and p.kind in ("value", "rule", "dimension")
+            for p in self.pieces
+        )
 
     def _condition_on(self, piece: Piece, column: Column | None) -> Filter | None:
         """A comparison attached to a column: "balance below 0", "size 15", "negative balance"."""
@@ -235,10 +394,15 @@ class RoleReading(PatternReading):
         if "positive" in before:
             return Filter(column, ">", [0])
         after = self.raw[piece.end : piece.end + 4]
-        if len(after) == 4 and after[0] == "between" and after[2] in ("and", "to"):
+        if len(after) == 4 and after[0] in ("between", "from") and after[2] in ("and", "to"):
             low, high = self._number(piece.end + 1), self._number(piece.end + 3)
             if low is not None and high is not None:
                 self._take(piece.end, piece.end + 4)
+                return Filter(column, "BETWEEN", [_plain(low), _plain(high)])
+        if len(after) >= 3 and after[1] in ("to", "through", "-", "thru"):
+            low, high = self._number(piece.end), self._number(piece.end + 2)
+            if low is not None and high is not None and not self.used[piece.end]:
+                self._take(piece.end, piece.end + 3)  # "sizes 1 to 3"
                 return Filter(column, "BETWEEN", [_plain(low), _plain(high)])
         number = self._number(piece.end)
         if (
@@ -265,6 +429,36 @@ class RoleReading(PatternReading):
         func = func or "SUM"
         name = {"SUM": "total", "AVG": "avg", "MIN": "min", "MAX": "max"}[func]
         return Metric(f"{name}_{'_'.join(column.words)}", f"{func}({column.name})", {column.table})
+
+    def _value_of(self, piece: Piece) -> ValueRef:
+        """The value a word names; among equal readings, the one of a table the question names.
+
+        "Open" is an order status and a line status: "orders still open" filters orders,
+        "line items still open" filters line items.
+        """
+        refs = [o for o in piece.options if isinstance(o, ValueRef)]
+        named: set[str] = set()
+        for other in self.pieces:
+            measure, _, table, _ = _candidates(other)
+            if other.kind == "entity" and table is not None:
+                named.add(table.name)
+            elif other.kind == "measure" and measure is not None:
+                named |= measure.tables
+        if not named and self.previous is not None:
+            # "just the ones still open" after "how many orders ...": the orders
+            named = {t for m in self.previous.metrics for t in m.tables}
+        best = [r for r in refs if r.rank == refs[0].rank]
+        if len({id(r.column) for r in best}) > 1:
+            return next((r for r in best if r.column.table in named), refs[0])
+        if refs[0].rank == 1 and named and refs[0].column.table not in named:
+            # "line items still open": "still open" is an order's status, "open" a line's
+            shorter = [
+                o
+                for kind, o in self.p.phrases.get((self.st[piece.end - 1],), [])
+                if kind == "value" and isinstance(o, ValueRef) and o.rank == 1
+            ]
+            return next((r for r in shorter if r.column.table in named), refs[0])
+        return refs[0]
 
     def _value_filters(self, intent: Intent, values: dict[int, list[ValueRef]]) -> None:
         for refs in values.values():
@@ -348,6 +542,8 @@ class RoleReading(PatternReading):
     def _wants_group(self, piece: Piece) -> bool:
         if set(self.raw[max(0, piece.start - 2) : piece.start]) & {"all", "any"}:
             return False
+        if piece.start > 0 and self.raw[piece.start - 1] in ("for", "among", "amongst"):
+            return False  # "stock value by nation for suppliers in AMERICA": whose, not a group
         if self._agent_by(piece.start):
             return False
         cues = _GROUP_CUES | {"which", "top", "bottom"} | _DESC | _ASC
@@ -418,6 +614,109 @@ class RoleReading(PatternReading):
                     best, best_overlap = m, len(words)
         return best
 
+    def _evidence(self, without: Piece | None = None) -> list[str]:
+        """The question's words that may describe a figure: not values, groups or dates."""
+        spoken = set(range(len(self.raw)))
+        if without is not None:
+            spoken -= set(range(without.start, without.end))
+        for piece in self.pieces:
+            if piece.kind not in ("measure", "column") or _ambiguous(piece):
+                spoken -= set(range(piece.start, piece.end))
+        inside = {i for p in self.pieces for i in range(p.start, p.end)}
+        inside |= {i for i, _ in self.superlatives}  # "cheapest", "longest" say something
+        spoken -= {i for i, used in enumerate(self.used) if used and i not in inside}
+        words = evidence_words(" ".join(self.raw[i] for i in sorted(spoken)))
+        if {"percent", "percentage", "share", "proportion", "fraction"} & set(self.raw):
+            words.append("rate")  # "what percentage of lines arrive late": a rate
+        return words
+
+    def _described_measure(self, intent: Intent, read: list[tuple[int, Metric]]) -> None:
+        """Take the declared figure the question describes better than the one it named.
+
+        "How much revenue did we lose to returns" names "returns" (returned lines) but
+        describes the returned revenue; "what percentage of lines arrived after the
+        promised date" names no figure but describes the late delivery rate.
+        """
+        evidence = self.schema.evidence
+        words = self._evidence()
+        ranked = evidence.ranked(words)
+        counted = [p for p in self.pieces if p.kind == "measure" and self._counting(p)]
+        if counted and len(intent.metrics) == 1:
+            self._counted_subset(intent, counted[0])
+            return
+        if self.count_at and not read and len(intent.metrics) == 1:
+            self._counted_subset(intent, None)  # "how many of those arrived late?"
+            return
+        if not ranked or ranked[0][0] < 3.0:
+            return
+        (best_score, best), (second_score, _) = ranked[0], ranked[1] if len(ranked) > 1 else (0, 0)
+        measure = self.schema.measures[best]
+        if not intent.metrics:
+            intent.metrics = [Metric.of(m)] if (m := self._clearly_described()) else []
+            return
+        spare = getattr(self, "_spare", False)  # a value's measure ("returns"), not a name
+        if len(intent.metrics) != 1 or len(read) != (0 if spare else 1):
+            return
+        piece = None
+        if read:
+            at = read[0][0]
+            piece = next((p for p in self.pieces if p.start == at and p.kind == "measure"), None)
+            if piece is None:
+                return
+        current = next(
+            (k for k, m in enumerate(self.schema.measures) if m.sql == intent.metrics[0].sql), None
+        )
+        if current is None or current == best:
+            return
+        unexplained = [w for w in words if not evidence.explains(current, w)]
+        if (
+            best_score >= 1.5 * evidence.score(current, words)
+            and best_score >= 1.2 * second_score
+            and any(evidence.explains(best, w) for w in unexplained)
+        ):
+            metric = Metric.of(measure)
+            intent.metrics = [self._aggregated(piece, metric) if piece else metric]
+
+    def _clearly_described(self) -> Measure | None:
+        """The measure the question's words describe, when they do so clearly.
+
+        Two or more of its words, and well ahead of the next measure: one word such as
+        "sell" is not enough to move away from the headline figure.
+        """
+        evidence = self.schema.evidence
+        words = self._evidence()
+        ranked = evidence.ranked(words)
+        if not ranked or ranked[0][0] < 3.0:
+            return None
+        best_score, best = ranked[0]
+        second = ranked[1][0] if len(ranked) > 1 else 0.0
+        matched = sum(1 for w in set(words) if evidence.explains(best, w))
+        if matched < 2 or best_score < 1.3 * second:
+            return None
+        return self.schema.measures[best]
+
+    def _counted_subset(self, intent: Intent, piece: Piece | None) -> None:
+        """The rows a condition picks: "how many line items shipped in June arrived late".
+
+        The words beside the counted rows may describe a declared count of matching rows
+        of the same table (late deliveries); then that is the figure.
+        """
+        evidence = self.schema.evidence
+        words = self._evidence(without=piece)
+        tables = intent.metrics[0].tables
+        ranked = [
+            (score, k)
+            for score, k in evidence.ranked(words)
+            if counted_condition(Metric.of(self.schema.measures[k])) is not None
+            and self.schema.measures[k].tables == tables
+            and self.schema.measures[k].sql != intent.metrics[0].sql
+        ]
+        if not ranked or ranked[0][0] < 2.0:
+            return
+        if len(ranked) > 1 and ranked[0][0] < 1.3 * ranked[1][0]:
+            return
+        intent.metrics = [Metric.of(self.schema.measures[ranked[0][1]])]
+
     def _summed_count(self) -> tuple[int, Metric] | None:
         """The summed measure "how many units ..." asks for, named by its first word."""
         for at in self.count_at:
@@ -451,6 +750,8 @@ class RoleReading(PatternReading):
         tables = [refs[0].column.table for refs in values.values()] + [
             g.column.table for g in groups
         ]
+        if not tables and self.previous is not None and self.previous.metrics:
+            return self.previous.metrics[0]  # "only count the ones with a negative balance"
         if not tables:
             raise Unanswerable("I could not tell what to count.")
         return Metric(f"{tables[0].rsplit('.', 1)[1]}_count", "COUNT(*)", {tables[0]})

@@ -13,7 +13,10 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from genie_tools.emulator.nl2sql.evidence import MeasureEvidence, defined_figures, evidence_words
 from genie_tools.emulator.nl2sql.text import (
+    ABBREVIATIONS,
+    FILLER,
     expand_abbreviation,
     split_identifier,
     stem,
@@ -23,6 +26,7 @@ from genie_tools.emulator.nl2sql.text import (
 from genie_tools.emulator.spaces import SpaceDecl
 
 MAX_INDEXED_VALUES = 300
+_FILLER_STEMS = frozenset(stem(w) for w in FILLER)
 _SMALL_WORDS = frozenset(
     "in on at to of by or an as is it be we us no do up so if my me he".split()
 )
@@ -31,6 +35,15 @@ _RULE_SQL = re.compile(
     r"\b([a-z]{1,3}_[a-z_]+)\s*(?:NOT\s+)?(?:IN\s*\([^)]*\)|LIKE\s*'[^']*'|[<>]=?\s*-?\d+(?:\.\d+)?"
     r"|=\s*'[^']*'|[<>]=?\s*[a-z]{1,3}_[a-z_]+|\s+matches\s+'[^']*')"
 )
+
+
+def _mentions(sentence: tuple[str, ...], phrase: tuple[str, ...]) -> bool:
+    """Whether an instruction sentence is about a measure's phrase.
+
+    Only phrases of two words or more count: a single word such as "returns" appears in
+    every sentence about returned revenue too.
+    """
+    return len(phrase) >= 2 and f" {' '.join(phrase)} " in f" {' '.join(sentence)} "
 
 
 def _contains_phrase(key: tuple[str, ...], phrases: set[tuple[str, ...]]) -> bool:
@@ -76,6 +89,7 @@ class Measure:
     sql: str
     phrases: list[tuple[str, ...]]
     tables: set[str]
+    about: str = ""  # its description, read as evidence for it
 
 
 @dataclass(eq=False)
@@ -138,9 +152,22 @@ class SpaceSchema:
                 self.columns[name.lower()].append(col)
             alias = _alias(decl.short_name, list(cols), used_aliases)
             table = Table(decl.name, alias, cols)
+            split = split_identifier(decl.short_name, vocabulary)
+            if len(split) == 1:  # "partsupp": a known word and a known abbreviation
+                word = split[0]
+                split = next(
+                    (
+                        [word[:k], word[k:]]
+                        for k in range(3, len(word) - 2)
+                        if word[:k] in vocabulary and word[k:] in ABBREVIATIONS
+                    ),
+                    split,
+                )
             table.words = {
                 stems(decl.short_name),
-                stems(" ".join(split_identifier(decl.short_name, vocabulary))),
+                stems(" ".join(split)),
+                # "partsupp" is "part supp": part-supplier rows ("part-supplier offers")
+                stems(" ".join(ABBREVIATIONS.get(w, w) for w in split)),
             }
             self.tables[decl.name] = table
         self.edges: dict[str, list[tuple[str, Column, Column]]] = defaultdict(list)
@@ -175,6 +202,8 @@ class SpaceSchema:
         for refs in self.values.values():
             refs.sort(key=lambda r: r.rank)
         self.rules: dict[tuple[str, ...], Rule] = self._read_rules(space.instructions)
+        self._add_defined_figures(space.instructions)
+        self.evidence = self._measure_evidence(space.instructions)
         self.date_columns = [c for t in self.tables.values() for c in t.columns.values()
                              if c.kind == "date"]  # fmt: skip
         grain_dims = [d for d in self.dimensions if d.grain and d.column.kind == "date"]
@@ -204,7 +233,43 @@ class SpaceSchema:
             said = set(stems(" ".join([name, *synonyms, about])))
             tables = {t.name for t in self.tables.values() if any(set(w) <= said for w in t.words)}
             tables = set(sorted(tables)[:1]) if tables else set()
-        return Measure(name, sql, phrases, tables)
+        return Measure(name, sql, phrases, tables, about)
+
+    def _add_defined_figures(self, instructions: str) -> None:
+        """Figures the instructions define in prose become measures (or name declared ones)."""
+        squeeze = lambda sql: re.sub(r"\s+", "", sql).lower()  # noqa: E731
+        for figure in defined_figures(instructions, set(self.columns)):
+            inner = squeeze(figure.sql)
+            inner = inner[4:-1] if inner.startswith("avg(") else inner
+            same = next((m for m in self.measures if inner in squeeze(m.sql)), None)
+            phrases = [stems(n) for n in figure.names]
+            if same is not None:
+                same.phrases += [p for p in phrases if p and p not in same.phrases]
+            elif not any(p in m.phrases for m in self.measures for p in phrases):
+                name = figure.names[0]
+                if figure.sql.startswith("AVG(") and "average" not in name:
+                    name = f"average {name}"
+                self.measures.append(self._measure(name, figure.sql, list(figure.names)))
+
+    def _measure_evidence(self, instructions: str) -> MeasureEvidence:
+        """What the space says about each measure, as words a question may use."""
+        sentences = [s.strip() for s in re.split(r"(?<=[.;])\s+|\n\s*[-*]\s*", instructions)]
+        profiles: dict[int, tuple[set[str], set[str]]] = {}
+        for index, m in enumerate(self.measures):
+            strong = set(evidence_words(" ".join(w for p in m.phrases for w in p)))
+            named = {w.lower() for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", m.sql)}
+            cols = named & set(self.columns)
+            text = [m.about]
+            for sentence in sentences:
+                said = {w.lower() for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", sentence)}
+                if (cols and cols == said & set(self.columns)) or any(
+                    _mentions(stems(sentence), p) for p in m.phrases
+                ):
+                    text.append(sentence)
+            text += [c.comment for name in cols for c in self.columns[name]]
+            weak = set(evidence_words(" ".join(text))) - strong
+            profiles[index] = (strong, weak)
+        return MeasureEvidence(profiles)
 
     def _signed_columns(self, cursor: Any) -> None:
         """Numbers that go below zero in the data (balances): "in the red" applies to them."""
@@ -283,10 +348,23 @@ class SpaceSchema:
         """Read "'R' = returned" style glossaries in column comments as value synonyms."""
         for table in self.tables.values():
             for col in table.columns.values():
-                for code, meaning in _QUOTED_MEANING.findall(col.comment):
-                    words = stems(meaning.split(" and ")[0].split(",")[0].strip())
-                    # the whole meaning, and its last two words ("... still open")
-                    for key in {words, words[-2:]} if len(words) > 2 else {words}:
+                meanings = [
+                    (code, stems(meaning.split(" and ")[0].split(",")[0].strip()))
+                    for code, meaning in _QUOTED_MEANING.findall(col.comment)
+                ]
+                last = [words[-1:] for _, words in meanings if words]
+                for code, words in meanings:
+                    # the whole meaning, its last two words ("... still open") and its last
+                    # word when no other code of the column ends with it ("open")
+                    keys = {words, words[-2:]} if len(words) > 2 else {words}
+                    if (
+                        len(words) > 1
+                        and len(words[-1]) >= 4
+                        and words[-1] not in _FILLER_STEMS
+                        and last.count(words[-1:]) == 1
+                    ):
+                        keys.add(words[-1:])
+                    for key in keys:
                         if key and not any(v.column is col for v in self.values.get(key, [])):
                             self.values[key].append(ValueRef(col, code, rank=1))
 
