@@ -95,7 +95,12 @@ class QuestionParser:
             for c in cols:
                 if {"key", "comment"} & set(c.words):
                     continue
-                if c.kind in ("number", "date") or len(c.words) > 1 or id(c) in categories:
+                if (
+                    c.kind in ("number", "date")
+                    or len(c.words) > 1
+                    or id(c) in categories
+                    or c is not schema.tables[c.table].label  # "clerks": o_clerk
+                ):
                     self._add(tuple(stem(w) for w in c.words), "column", c)
         for key, rule in schema.rules.items():
             self._add(key, "rule", rule)

@@ -24,9 +24,11 @@ from genie_tools.emulator.nl2sql.text import MONTHS, stem
 _AGG_WORDS = {"total": "SUM", "sum": "SUM", "average": "AVG", "avg": "AVG", "mean": "AVG",
               "maximum": "MAX", "max": "MAX", "minimum": "MIN", "min": "MIN"}  # fmt: skip
 _DESC = {"top", "highest", "largest", "biggest", "most", "best", "greatest", "leading",
-         "longest", "latest", "expensive", "priciest"}  # fmt: skip
+         "longest", "latest", "expensive", "priciest", "strongest", "heaviest", "slowest",
+         "busiest"}  # fmt: skip
 _ASC = {"bottom", "lowest", "smallest", "least", "worst", "fewest", "cheapest", "shortest",
-        "earliest"}  # fmt: skip
+        "earliest", "weakest", "poorest", "quietest", "lightest", "fastest",
+        "quickest"}  # fmt: skip
 _COMPARE = {
     ("more", "than"): ">", ("greater", "than"): ">", ("higher", "than"): ">", ("over",): ">",
     ("above",): ">", ("exceeding",): ">", ("at", "least"): ">=", ("less", "than"): "<",

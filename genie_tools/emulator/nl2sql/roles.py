@@ -223,8 +223,11 @@ class RoleReading(PatternReading):
         )
         if sorting:
             return  # "sort that by revenue, highest first": a direction, not a MAX
-        if intent.groups and len({d for _, d in self.superlatives}) < 2:
-            return  # one superlative with groups ranks them ("which region has the most")
+        per_group = bool({"each", "every", "per"} & set(self.raw))
+        if intent.groups and len({d for _, d in self.superlatives}) < 2 and not per_group:
+            # one superlative with groups ranks them ("which region has the most"), but
+            # "the lowest cost for each manufacturer" is the lowest within each group
+            return
         metric = intent.metrics[0]
         # the worst delay is the longest one: "worst" and "best" follow the figure's sense
         directions = list(
@@ -246,13 +249,25 @@ class RoleReading(PatternReading):
         rates = [m for m in intent.metrics if is_rate(m)]
         if not said & {"percent", "percentage", "%", "pct", "share", "proportion"}:
             return
+        counted = [m for m in intent.metrics if counted_condition(m) is not None]
+        declared = self._rate_for(counted[0]) if len(counted) == 1 else None
         part_of_whole = subset_share(intent.metrics) or self._share_of_named_rows(intent)
         if part_of_whole is not None and not rates:
-            intent.metrics = [part_of_whole]  # "what share of shipments were delivered late"
+            # "what share of shipments were delivered late": the declared rate when there is
+            # one (it knows the right denominator), else the part over the whole
+            intent.metrics = [percent_of(declared, share=False) if declared else part_of_whole]
         elif rates:
             intent.metrics = [
                 percent_of(m, share=False) if is_rate(m) else m for m in intent.metrics
             ]
+        elif (
+            intent.groups
+            and len(intent.metrics) == 1
+            and declared is not None
+            and not said & {"share", "all", "total", "overall"}
+        ):
+            # "what percentage of shipments were late, by ship year": the rate in each group
+            intent.metrics = [percent_of(declared, share=False)]
         elif intent.groups and intent.metrics:
             intent.metrics = [*intent.metrics, percent_of(intent.metrics[0], share=True)]
         elif len(intent.metrics) == 1 and (part := [f for f in intent.filters if not f.is_time]):
@@ -260,6 +275,18 @@ class RoleReading(PatternReading):
             if share is not None:
                 intent.metrics = [share]
                 intent.filters = [f for f in intent.filters if f not in part]
+
+    def _rate_for(self, count: Metric) -> Metric | None:
+        """The space's declared rate of the rows a count picks (late deliveries: late rate)."""
+        condition = counted_condition(count)
+        if condition is None:
+            return None
+        squeeze = re.sub(r"\s+", "", condition).lower()
+        for m in self.schema.measures:
+            metric = Metric.of(m)
+            if is_rate(metric) and squeeze in re.sub(r"\s+", "", m.sql).lower():
+                return metric
+        return None
 
     def _share_of_named_rows(self, intent: Intent) -> Metric | None:
         """Read "what percentage of line items on 1-URGENT orders were late" as late over all.

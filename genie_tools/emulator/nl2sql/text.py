@@ -77,7 +77,8 @@ FILLER = frozenset(
     second third fourth half h1 h2 q1 q2 q3 q4 ytd yoy mom qoq book booked booking books
     send sent sending sends take takes took taking end ended ending ends reach reaches
     long longer short soon quickly fast slow slowly typical typically usually normally
-    arrive arrived arrives well i.e e.g etc ie eg goods merchandise
+    arrive arrived arrives well i.e e.g etc ie eg goods merchandise weakest strongest poorest
+    quietest busiest heaviest lightest slowest fastest quickest
     arriving pass passes passed combination combinations among amongst chronological
     chronologically alphabetical alphabetically lose lost losing via using spread
     breakdown sorted ordering descending ascending shown displayed onwards onward forward
