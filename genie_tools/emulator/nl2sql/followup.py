@@ -29,6 +29,16 @@ class FollowUpReading(ReadingState):
             return True
         if set(self.raw[:4]) & {"that", "those", "them", "their", "it", "these", "its"}:
             return True
+        if self.raw[0] == "now" or "ones" in self.raw:
+            return True  # "now count only the ones that are in debt"
+        if self.raw[0] in ("add", "include", "plus", "also") and set(self.raw) & {
+            "that",
+            "those",
+            "them",
+            "it",
+            "these",
+        }:
+            return True  # "add the late delivery rate as a percentage next to it"
         return self.raw[0] in _FOLLOW_CUES and ("instead" in self.raw or len(self.raw) <= 8)
 
     def _restated(self, metric: Metric) -> Metric:

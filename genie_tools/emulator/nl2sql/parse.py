@@ -152,6 +152,19 @@ class _Reading(RoleReading, FollowUpReading):
                 if self.raw[i : i + len(idiom)] == idiom:
                     self._take(i, i + len(idiom))
                     self.in_the_red = True
+            # "net of discounts", "after discount": how a figure is defined, not a figure
+            for idiom in (["net", "of", "discount"], ["net", "of", "discounts"]):
+                if self.raw[i : i + len(idiom)] == idiom:
+                    self._take(i, i + len(idiom))
+            # "at least one order": whose rows to count, not a figure, group or limit
+            if self.raw[i : i + 2] == ["at", "least"] and self.raw[i + 2 : i + 3] in (
+                ["one"],
+                ["1"],
+                ["a"],
+                ["an"],
+            ):
+                self._take(i, i + 3)
+                self.exists_at = i + 3
 
     def intent(self) -> Intent:
         opening = [w for w in self.raw[:3] if w not in ("please", "can", "could", "you", "now")]

@@ -388,6 +388,8 @@ class PatternReading(ReadingState):
         in_measures = {
             i for p in self.pieces if p.kind == "measure" for i in range(p.start, p.end)
         } - near
+        # a value's words name no date: "DELIVER IN PERSON" is an instruction, not receipt
+        in_measures |= {i for p in self.pieces if p.kind == "value" for i in range(p.start, p.end)}
         generic = {"year", "quarter", "month", "date", "day", "week"}
         found: list[tuple[int, Column]] = []
         for col in self.schema.date_columns:

@@ -88,6 +88,7 @@ class ReadingState:
         self.used = [False] * len(self.raw)
         self.previous = previous
         self.question = question
+        self.exists_at: int | None = None  # the noun after "at least one"
         # words typed in capitals, as the data stores values ("SHIP", "AIR", "FRANCE")
         self.capitals = {w.lower() for w in re.findall(r"\b[A-Z][A-Z0-9#\-]+\b", question)}
         self.limit: int | None = None

@@ -65,6 +65,8 @@ class RoleReading(PatternReading):
                 ref = self._value_of(piece)
                 values.setdefault(id(ref.column), []).append(ref)
                 continue
+            if piece.start == self.exists_at and table is not None and piece.kind != "value":
+                continue  # "customers who placed at least one order": orders only join
             if piece.kind == "rule":
                 rule = next(o for o in piece.options if isinstance(o, Rule))
                 intent.filters.append(Filter(rule.column, "SQL", [rule.sql]))
@@ -129,11 +131,15 @@ class RoleReading(PatternReading):
             self.superlative_at = None if not intent.groups else self.superlative_at
         if not intent.metrics and self.count_at:
             intent.metrics = [self._count_rows(values, intent.groups)]
-        if not intent.metrics and self.schema.measures and self._asks_for_the_main_figure(intent):
+        how_much = "how much" in " ".join(self.raw)
+        if (not intent.metrics or (intent.weak and how_much)) and (
+            self.schema.measures and self._asks_for_the_main_figure(intent)
+        ):
             # "top suppliers", "how much did MACHINERY sell": the space's headline measure,
             # unless the words describe another ("the cheapest supplier" by unit cost)
             described = self._clearly_described()
             intent.metrics = [Metric.of(described or self.schema.measures[0])]
+            intent.weak = intent.weak or described is None  # a default, not a request
         self._described_measure(intent, metrics)
         if (
             self.raw[:2] in (["when", "was"], ["when", "were"], ["when", "did"])
@@ -143,6 +149,7 @@ class RoleReading(PatternReading):
         self._ranked_thing(intent)
         self._on_average(intent)
         self._duration(intent)
+        self._paired_aggregates(intent)
         self._value_filters(intent, values)
         self._negative_balance(intent)
         self._time(intent)
@@ -167,6 +174,16 @@ class RoleReading(PatternReading):
                     intent.rank_by_metric = True
                     intent.metrics = [m for m in intent.metrics if m.name != _count_name(table)]
                 return
+
+    def _paired_aggregates(self, intent: Intent) -> None:
+        """Read "the minimum and maximum account balances" as both figures."""
+        funcs = list(dict.fromkeys(f for _, f in self.aggs if f in ("MIN", "MAX", "AVG")))
+        if len(funcs) < 2 or len(intent.metrics) != 1:
+            return
+        joined = any(self.raw[i + 1 : i + 2] in (["and"], ["or"], ["&"]) for i, f in self.aggs)
+        swapped = [intent.metrics[0].with_aggregate(f) for f in funcs]
+        if joined and all(m is not None for m in swapped):
+            intent.metrics = [m for m in swapped if m is not None]
 
     def _on_average(self, intent: Intent) -> None:
         """Read "how many units does an AIR shipment carry on average" as the mean of the sum.
@@ -245,7 +262,9 @@ class RoleReading(PatternReading):
             self.superlative_at = None
 
     def _percentages(self, intent: Intent) -> None:
-        said = set(self.raw) | ({"%"} if "%" in self.question else set())
+        # "%" asks for a percentage unless it belongs to a number ("a 10% discount")
+        loose_percent = "%" in re.sub(r"\d+(?:\.\d+)?\s*%", "", self.question)
+        said = set(self.raw) | ({"%"} if loose_percent else set())
         rates = [m for m in intent.metrics if is_rate(m)]
         if not said & {"percent", "percentage", "%", "pct", "share", "proportion"}:
             return
@@ -276,6 +295,16 @@ class RoleReading(PatternReading):
                 intent.metrics = [share]
                 intent.filters = [f for f in intent.filters if f not in part]
 
+    def _after_percentage_of(self, piece: Piece) -> bool:
+        """Whether the piece names the whole of "what percentage of <the rows>"."""
+        start = piece.start - 2
+        if start > 0 and self.raw[start] in ("the", "all", "our"):
+            start -= 1
+        return start >= 0 and self.raw[start : start + 2] in (
+            ["percentage", "of"], ["percent", "of"], ["share", "of"], ["proportion", "of"],
+            ["fraction", "of"],
+        )  # fmt: skip
+
     def _rate_for(self, count: Metric) -> Metric | None:
         """The space's declared rate of the rows a count picks (late deliveries: late rate)."""
         condition = counted_condition(count)
@@ -303,7 +332,13 @@ class RoleReading(PatternReading):
             ):
                 start = i + 2 + (self.raw[i + 2 : i + 3] in (["the"], ["all"], ["our"]))
                 piece = next((p for p in self.pieces if p.start == start), None)
-                _, _, table, _ = _candidates(piece) if piece else (None, None, None, None)
+                measure, _, table, _ = _candidates(piece) if piece else (None, None, None, None)
+                if (
+                    table is None
+                    and measure is not None
+                    and re.fullmatch(r"\s*COUNT\(\s*\*\s*\)\s*", measure.sql, re.I)
+                ):
+                    table = self.schema.tables.get(next(iter(measure.tables), ""))
                 if table is not None and part.tables == {table.name}:
                     return Metric(f"{part.name}_pct", f"100 * {part.sql} / COUNT(*)", {table.name})
         return None
@@ -352,10 +387,12 @@ class RoleReading(PatternReading):
         if table is None or table.key is None:
             return None
         at = piece.end
+        if self.raw[at : at + 1] in (["key"], ["id"], ["number"], ["#"], ["no"]):
+            at += 1  # "part key 1000", "supplier number 17"
         number = self._number(at)
         if number is None or number != int(number) or self.used[at] or not self.raw[at].isdigit():
             return None
-        self._take(at, at + 1)
+        self._take(piece.end, at + 1)
         return Filter(table.key, "=", [int(number)])
 
     def _distinct_values(
@@ -411,6 +448,17 @@ class RoleReading(PatternReading):
         """A comparison attached to a column: "balance below 0", "size 15", "negative balance"."""
         if column is None or column.kind != "number":
             return None
+        at = piece.start - 1
+        if (
+            at >= 0
+            and not self.used[at]
+            and (number := self._number(at)) is not None
+            and "fraction" in column.comment.lower()
+            and re.search(rf"\b{re.escape(self.raw[at])}\s*%", self.question)
+        ):
+            # "a 10% discount" on a column stored as a fraction (0.10)
+            self._take(at, at + 1)
+            return Filter(column, "=", [round(number / 100, 6)])
         for c in self.compares:
             if 0 <= c[0] - piece.end <= 1 or 0 <= piece.start - c[0] - 2 <= 1:
                 self.compares.remove(c)
@@ -667,7 +715,11 @@ class RoleReading(PatternReading):
         evidence = self.schema.evidence
         words = self._evidence()
         ranked = evidence.ranked(words)
-        counted = [p for p in self.pieces if p.kind == "measure" and self._counting(p)]
+        counted = [
+            p
+            for p in self.pieces
+            if p.kind == "measure" and (self._counting(p) or self._after_percentage_of(p))
+        ]
         if counted and len(intent.metrics) == 1:
             self._counted_subset(intent, counted[0])
             return
@@ -718,6 +770,9 @@ class RoleReading(PatternReading):
         best_score, best = ranked[0]
         second = ranked[1][0] if len(ranked) > 1 else 0.0
         matched = sum(1 for w in set(words) if evidence.explains(best, w))
+        # a superlative that is one of its own words ("the cheapest supplier") says a lot
+        said = {self.st[i] for i, _ in self.superlatives}
+        matched += sum(1 for w in said if w in evidence.profiles[best][0])
         if matched < 2 or best_score < 1.3 * second:
             return None
         return self.schema.measures[best]
@@ -745,8 +800,12 @@ class RoleReading(PatternReading):
         intent.metrics = [Metric.of(self.schema.measures[ranked[0][1]])]
 
     def _summed_count(self) -> tuple[int, Metric] | None:
-        """The summed measure "how many units ..." asks for, named by its first word."""
-        for at in self.count_at:
+        """The summed measure "how many units ..." asks for, named by its first word.
+
+        "The most units" asks for it too.
+        """
+        most = [i + 1 for i, _ in self.superlatives if self.raw[i] in ("most", "fewest")]
+        for at in [*self.count_at, *most]:
             if at < len(self.st) and not self.used[at]:
                 for m in self.schema.measures:
                     sql = m.sql.strip().upper()

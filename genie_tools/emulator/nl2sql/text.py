@@ -78,7 +78,8 @@ FILLER = frozenset(
     send sent sending sends take takes took taking end ended ending ends reach reaches
     long longer short soon quickly fast slow slowly typical typically usually normally
     arrive arrived arrives well i.e e.g etc ie eg goods merchandise weakest strongest poorest
-    quietest busiest heaviest lightest slowest fastest quickest
+    quietest busiest heaviest lightest slowest fastest quickest but restrict restricted
+    restricting narrow narrowed filter filtered focus limit limited moved move moves
     arriving pass passes passed combination combinations among amongst chronological
     chronologically alphabetical alphabetically lose lost losing via using spread
     breakdown sorted ordering descending ascending shown displayed onwards onward forward
