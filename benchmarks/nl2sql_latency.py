@@ -1,8 +1,9 @@
 """How long the emulator's NL→SQL engine takes per question (target: none over 200 ms).
 
 Run: ``python3 dev.py run python benchmarks/nl2sql_latency.py``. Replays every turn of
-``tests/eval/nl2sql.yaml`` through ``SpaceEngine.interpret`` in-process (conversation
-history included), five rounds, and writes ``benchmarks/results/nl2sql_latency.{json,md}``.
+``tests/eval/nl2sql.yaml`` and ``nl2sql_extra.yaml`` through ``SpaceEngine.interpret``
+in-process (conversation history included), five rounds, and writes
+``benchmarks/results/nl2sql_latency.{json,md}``.
 The time covers reading the question, planning, writing and checking the SQL and
 transpiling it to DuckDB — not running the query, which the latency model schedules.
 """
@@ -33,7 +34,11 @@ def main() -> None:
     for engine in engines.values():
         engine.prepare()
     prepare_s = time.perf_counter() - began
-    cases = load_eval_set(ROOT / "tests" / "eval" / "nl2sql.yaml").cases
+    cases = [
+        case
+        for name in ("nl2sql.yaml", "nl2sql_extra.yaml")
+        for case in load_eval_set(ROOT / "tests" / "eval" / name).cases
+    ]
     per_turn: dict[str, list[float]] = {}
     for _ in range(ROUNDS):
         for case in cases:
