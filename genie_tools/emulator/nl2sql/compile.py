@@ -64,7 +64,7 @@ class SqlWriter:
                 order_time.append(name)
         for m in intent.metrics:
             select.append(f"{self._qualify(m.sql, alias)} AS {m.name}")
-        lines = ["SELECT " + ",\n       ".join(select)]
+        lines = [("SELECT DISTINCT " if intent.listing else "SELECT ") + ",\n       ".join(select)]
         lines.append(f"FROM {base} {alias[base]}")
         for table, mine, theirs in joins:
             lines.append(

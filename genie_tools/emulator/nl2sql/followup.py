@@ -25,6 +25,8 @@ class FollowUpReading(ReadingState):
     """Decides whether a question follows up, and applies it to the previous intent."""
 
     def _is_follow_up(self, fresh: Intent) -> bool:
+        if fresh.listing:  # "list the suppliers in PERU": new rows, unless "those" are meant
+            return bool(set(self.raw) & {"those", "them", "these", "ones"})
         if not fresh.metrics or fresh.weak:
             return True
         if set(self.raw[:4]) & {"that", "those", "them", "their", "it", "these", "its"}:

@@ -91,6 +91,8 @@ class Intent:
     weak: bool = False
     """The metrics were read from words that also name tables ("suppliers"): in a
     follow-up they describe the filter rather than replace the figure."""
+    listing: bool = False
+    """Rows, not figures: "list the FURNITURE customers in PERU" (groups are the columns)."""
 
     def copy(self) -> Intent:
         """A copy safe to modify (columns and tables are shared, not copied)."""
@@ -101,6 +103,7 @@ class Intent:
             limit=self.limit,
             descending=self.descending,
             rank_by_metric=self.rank_by_metric,
+            listing=self.listing,
         )
 
 

@@ -184,7 +184,7 @@ class _Reading(RoleReading, FollowUpReading):
             merged = self._merge(self.previous, fresh)
             normalise_grains(merged)
             return merged
-        if not fresh.metrics:
+        if not fresh.metrics and not fresh.listing:
             raise Unanswerable("I could not tell which figure you want.")
         return fresh
 

@@ -146,6 +146,8 @@ class RoleReading(PatternReading):
             and not self.count_at
         ):
             intent.metrics = self._when(intent) or intent.metrics
+        self._coded_values(intent)
+        self._listing(intent)
         self._ranked_thing(intent)
         self._on_average(intent)
         self._duration(intent)
@@ -174,6 +176,45 @@ class RoleReading(PatternReading):
                     intent.rank_by_metric = True
                     intent.metrics = [m for m in intent.metrics if m.name != _count_name(table)]
                 return
+
+    def _coded_values(self, intent: Intent) -> None:
+        """A code the data uses for rows of a large column: "Clerk#000000088"."""
+        for i, word in enumerate(self.raw):
+            match = re.fullmatch(r"([a-z]+#)(\d+)", word)
+            if self.used[i] or match is None or match.group(1) not in self.schema.codes:
+                continue
+            column, prefix = self.schema.codes[match.group(1)]
+            self._take(i, i + 1)
+            intent.filters.append(Filter(column, "=", [prefix + match.group(2)]))
+            intent.groups = [g for g in intent.groups if g.column is not column]
+
+    def _listing(self, intent: Intent) -> None:
+        """Rows rather than figures.
+
+        For example "list the FURNITURE customers in PERU with a balance above 9,500" or
+        "show me the ECONOMY ANODIZED TIN parts of size 10".
+        """
+        asks_rows = self.raw[0] in ("list", "show", "display", "give", "find", "which", "who")
+        if not asks_rows or self.count_at or self.superlatives or self.aggs:
+            return
+        if any(not m.name.endswith("_count") for m in intent.metrics) or not intent.filters:
+            return
+        if intent.metrics and not intent.weak:
+            return
+        tables = [t for p in self.pieces if (t := _candidates(p)[2]) is not None]
+        if not tables or (tables[0].label is None and tables[0].key is None):
+            return
+        table = tables[0]
+        listed = self._group(None, table)
+        if listed is None:
+            return
+        shown = [
+            Group(f.column, None, "_".join(f.column.words))
+            for f in intent.filters
+            if f.column.kind == "number" and f.column.table == table.name and not f.is_time
+            and f.column is not table.key
+        ]  # fmt: skip
+        intent.metrics, intent.groups, intent.listing = [], [listed, *shown], True
 
     def _paired_aggregates(self, intent: Intent) -> None:
         """Read "the minimum and maximum account balances" as both figures."""

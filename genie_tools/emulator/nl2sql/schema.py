@@ -27,6 +27,7 @@ from genie_tools.emulator.spaces import SpaceDecl
 
 MAX_INDEXED_VALUES = 300
 _FILLER_STEMS = frozenset(stem(w) for w in FILLER)
+_CODE = re.compile(r"([A-Za-z]+#)(\d+)")
 _SMALL_WORDS = frozenset(
     "in on at to of by or an as is it be we us no do up so if my me he".split()
 )
@@ -197,6 +198,8 @@ class SpaceSchema:
             if (dim_column := self.column_by_path(d.column)) is not None
         ]
         self.values: dict[tuple[str, ...], list[ValueRef]] = defaultdict(list)
+        # code-like values of columns too large to index, by prefix: "clerk#" -> o_clerk
+        self.codes: dict[str, tuple[Column, str]] = {}
         self._index_values(cursor)  # may add word-part dimensions
         self._index_meanings()
         for refs in self.values.values():
@@ -282,16 +285,30 @@ class SpaceSchema:
         self._signed_columns(cursor)
         for table in self.tables.values():
             for col, approx in _per_column(cursor, table, "string", "approx_count_distinct"):
-                if approx is None or approx > MAX_INDEXED_VALUES * 1.2 or _free_text(col):
+                if _free_text(col):
+                    continue
+                if approx is None or approx > MAX_INDEXED_VALUES * 1.2:
+                    sample = cursor.execute(
+                        f'SELECT "{col.name}" FROM {_sql_table(table.name)} LIMIT 20'
+                    ).fetchall()
+                    self._code_shape(col, [str(r[0]) for r in sample])
                     continue
                 rows = cursor.execute(
                     f'SELECT DISTINCT "{col.name}" FROM {_sql_table(table.name)} '
                     f'WHERE "{col.name}" IS NOT NULL LIMIT {MAX_INDEXED_VALUES + 1}'
                 ).fetchall()
                 if len(rows) > MAX_INDEXED_VALUES:
+                    self._code_shape(col, [str(r[0]) for r in rows[:20]])
                     continue
                 self._index_column_values(col, [str(r[0]) for r in rows])
                 self._word_parts(col, [str(r[0]) for r in rows])
+
+    def _code_shape(self, col: Column, sample: list[str]) -> None:
+        """Remember columns of codes like ``Clerk#000000951``: "Clerk#000000088" names a row."""
+        prefixes = {m.group(1) for v in sample if (m := _CODE.fullmatch(v))}
+        if len(prefixes) == 1 and len(sample) >= 5 and all(_CODE.fullmatch(v) for v in sample):
+            prefix = prefixes.pop()
+            self.codes.setdefault(prefix.lower(), (col, prefix))
 
     def _index_column_values(self, col: Column, values: list[str]) -> None:
         words: dict[str, set[str]] = defaultdict(set)
