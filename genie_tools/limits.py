@@ -1,0 +1,287 @@
+"""The question budget and the circuit breaker, shared per workspace by the whole process.
+
+Genie allows a few questions per minute *per workspace*, however many clients ask.
+Every :class:`~genie_tools.client.GenieClient` and ``AsyncGenieClient`` for the same
+host therefore draws from one :class:`RateLimiter` (see :func:`limits_for`). The
+limiter never sleeps: it answers "go" or "wait N seconds", and the caller sleeps the
+way it can (``time.sleep`` or ``asyncio.sleep``), so one thread-safe object serves
+both worlds.
+
+It adapts when Genie still answers 429 (other processes or replicas share the
+workspace): the local limit is halved and recovers by one question per quiet window.
+
+A :class:`CircuitBreaker` per host stops calling a workspace that keeps failing
+(5xx, resets, timeouts) and lets one trial call through after a cooldown.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from genie_tools.settings import GenieSettings
+
+__all__ = ["CircuitBreaker", "HostLimits", "RateLimiter", "limits_for", "reset_limits"]
+
+logger = logging.getLogger(__name__)
+
+
+class RateLimiter:
+    """A sliding-window question budget with 429 back-pressure. Thread-safe.
+
+    Args:
+        qpm: Questions allowed per window.
+        window: Window length in seconds (60 for "per minute").
+        burst: Most questions within ``burst * window / qpm`` seconds; ``None`` lets the
+            whole budget go at once. ``burst=1`` spaces questions evenly.
+
+    Example:
+        >>> lim = RateLimiter(2, window=60.0)
+        >>> lim.try_acquire(now=0.0), lim.try_acquire(now=1.0), lim.try_acquire(now=2.0)
+        (0.0, 0.0, 58.0)
+        >>> lim.try_acquire(now=60.0)
+        0.0
+    """
+
+    def __init__(self, qpm: int, *, window: float = 60.0, burst: int | None = None) -> None:
+        self._lock = threading.Lock()
+        self._times: deque[float] = deque()
+        self._blocked_until = 0.0
+        self._reduced: int | None = None
+        self._penalized_at = -math.inf
+        self.configure(qpm, window=window, burst=burst)
+        self.acquired = 0
+        self.penalties = 0
+
+    def configure(self, qpm: int, *, window: float, burst: int | None) -> None:
+        """Change the budget (applies from the next question)."""
+        with self._lock:
+            self.qpm, self.window, self.burst = qpm, window, burst
+
+    def effective_limit(self, now: float) -> int:
+        """The current budget per window: ``qpm``, or less while recovering from a 429."""
+        with self._lock:
+            return self._effective(now)
+
+    def _effective(self, now: float) -> int:
+        if self._reduced is None:
+            return self.qpm
+        recovered = self._reduced + int((now - self._penalized_at) // self.window)
+        if recovered >= self.qpm:
+            self._reduced = None
+            return self.qpm
+        return recovered
+
+    def try_acquire(self, now: float) -> float:
+        """Take one question from the budget, or say how long to wait.
+
+        Returns:
+            ``0.0`` when the question may go now (it is counted), else the seconds to
+            wait before trying again (nothing is counted).
+        """
+        with self._lock:
+            while self._times and self._times[0] <= now - self.window:
+                self._times.popleft()
+            wait = self._blocked_until - now
+            limit = self._effective(now)
+            if len(self._times) >= limit:
+                wait = max(wait, self._times[-limit] + self.window - now)
+            if self.burst is not None and len(self._times) >= self.burst:
+                span = self.burst * self.window / self.qpm
+                wait = max(wait, self._times[-self.burst] + span - now)
+            if wait > 0:
+                return wait
+            self._times.append(now)
+            self.acquired += 1
+            return 0.0
+
+    def release(self, acquired_at: float) -> None:
+        """Give back a question taken at ``acquired_at`` that provably never reached Genie.
+
+        Example:
+            >>> lim = RateLimiter(1, window=60.0)
+            >>> lim.try_acquire(now=5.0), lim.try_acquire(now=6.0)
+            (0.0, 59.0)
+            >>> lim.release(5.0); lim.try_acquire(now=6.0)
+            0.0
+        """
+        with self._lock:
+            try:
+                self._times.remove(acquired_at)
+            except ValueError:
+                return  # already out of the window
+            self.acquired -= 1
+
+    def penalize(self, now: float, retry_after: float) -> None:
+        """Genie answered 429: hold every question for ``retry_after`` and halve the budget.
+
+        Several 429s from one burst halve the budget once, not once each.
+
+        Example:
+            >>> lim = RateLimiter(10, window=60.0)
+            >>> lim.penalize(0.0, 5.0); lim.penalize(1.0, 5.0)
+            >>> lim.effective_limit(2.0), lim.try_acquire(2.0)
+            (5, 4.0)
+        """
+        with self._lock:
+            # 429s that arrive while an earlier one's Retry-After runs come from the same
+            # burst: they extend the hold but halve the budget only once.
+            if now >= self._blocked_until:
+                self._reduced = max(1, self._effective(now) // 2)
+                self._penalized_at = now
+                self.penalties += 1
+                logger.info(
+                    "Genie answered 429; question budget lowered to %d per %g s",
+                    self._reduced,
+                    self.window,
+                )
+            self._blocked_until = max(self._blocked_until, now + retry_after)
+
+    def snapshot(self, now: float | None = None) -> dict[str, Any]:
+        """Counters for tests, benchmarks and metrics."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            return {
+                "qpm": self.qpm,
+                "effective_limit": self._effective(now),
+                "acquired": self.acquired,
+                "penalties": self.penalties,
+                "blocked_for": max(0.0, self._blocked_until - now),
+            }
+
+
+class CircuitBreaker:
+    """Stops calling a workspace after ``threshold`` consecutive failures. Thread-safe.
+
+    Closed: calls go through. Open (after ``threshold`` failures in a row): calls are
+    refused for ``cooldown`` seconds. Then one trial call goes through (half-open): a
+    success closes the circuit, a failure opens it again.
+
+    Example:
+        >>> b = CircuitBreaker(2, cooldown=10.0)
+        >>> b.record_failure(now=0.0); b.record_failure(now=1.0)
+        >>> b.before_call(now=2.0), b.state
+        (9.0, 'open')
+        >>> b.before_call(now=11.0), b.state
+        (0.0, 'half_open')
+        >>> b.record_success(); b.state
+        'closed'
+    """
+
+    def __init__(self, threshold: int, *, cooldown: float) -> None:
+        self._lock = threading.Lock()
+        self.threshold = threshold
+        self.cooldown = cooldown
+        self.state = "closed"
+        self.failures = 0
+        self.opened = 0
+        self._opened_at = 0.0
+        self._trial_started = 0.0
+
+    def configure(self, threshold: int, *, cooldown: float) -> None:
+        """Change the thresholds."""
+        with self._lock:
+            self.threshold, self.cooldown = threshold, cooldown
+
+    def before_call(self, now: float) -> float:
+        """``0.0`` if a call may go now, else seconds until one may."""
+        with self._lock:
+            if self.state == "closed":
+                return 0.0
+            reopen_at = self._opened_at + self.cooldown
+            if self.state == "open" and now >= reopen_at:
+                self.state, self._trial_started = "half_open", now
+                return 0.0
+            if self.state == "half_open" and now - self._trial_started > self.cooldown:
+                # The trial call never reported back (its caller was cancelled): allow another.
+                self._trial_started = now
+                return 0.0
+            return max(reopen_at - now, 0.1) if self.state == "open" else 0.5
+
+    def record_success(self) -> None:
+        """A call reached Genie and got an answer (any non-5xx status)."""
+        with self._lock:
+            self.failures = 0
+            self.state = "closed"
+
+    def record_failure(self, now: float) -> None:
+        """A call failed (5xx, connection error, timeout)."""
+        with self._lock:
+            self.failures += 1
+            if self.state == "half_open" or (
+                self.state == "closed" and self.failures >= self.threshold
+            ):
+                if self.state == "closed":
+                    logger.warning(
+                        "%d consecutive Genie failures: pausing calls for %g s",
+                        self.failures,
+                        self.cooldown,
+                    )
+                self.state, self._opened_at = "open", now
+                self.opened += 1
+
+
+@dataclass(frozen=True)
+class HostLimits:
+    """The limiter and breaker of one workspace host."""
+
+    host: str
+    limiter: RateLimiter
+    breaker: CircuitBreaker
+
+
+_registry: dict[str, HostLimits] = {}
+_registry_lock = threading.Lock()
+
+
+def limits_for(host: str, settings: GenieSettings) -> HostLimits:
+    """The process-wide limits of ``host``, created on first use.
+
+    A client configured differently from the existing limits of its host reconfigures
+    them for every client of that host (and says so in the log): one workspace has one
+    budget.
+
+    Example:
+        >>> from genie_tools.settings import GenieSettings
+        >>> a = limits_for("https://example.cloud.databricks.com", GenieSettings())
+        >>> a is limits_for("https://example.cloud.databricks.com/", GenieSettings())
+        True
+    """
+    key = host.rstrip("/").lower()
+    s = settings
+    with _registry_lock:
+        found = _registry.get(key)
+        if found is None:
+            found = HostLimits(
+                key,
+                RateLimiter(s.qpm, window=s.rate_window_seconds, burst=s.rate_burst),
+                CircuitBreaker(s.breaker_failure_threshold, cooldown=s.breaker_cooldown_seconds),
+            )
+            _registry[key] = found
+            return found
+    lim, brk = found.limiter, found.breaker
+    if (lim.qpm, lim.window, lim.burst) != (s.qpm, s.rate_window_seconds, s.rate_burst):
+        logger.warning(
+            "question budget for %s changed from %d/%gs to %d/%gs by a new client",
+            key,
+            lim.qpm,
+            lim.window,
+            s.qpm,
+            s.rate_window_seconds,
+        )
+        lim.configure(s.qpm, window=s.rate_window_seconds, burst=s.rate_burst)
+    if (brk.threshold, brk.cooldown) != (s.breaker_failure_threshold, s.breaker_cooldown_seconds):
+        brk.configure(s.breaker_failure_threshold, cooldown=s.breaker_cooldown_seconds)
+    return found
+
+
+def reset_limits() -> None:
+    """Forget every host's limits (for tests)."""
+    with _registry_lock:
+        _registry.clear()
