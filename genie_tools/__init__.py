@@ -28,6 +28,11 @@ _EXPORTS = {
     "ProgressEvent": "genie_tools.models",
     "QueryResult": "genie_tools.models",
     "SpaceInfo": "genie_tools.models",
+    "GenieToolkit": "genie_tools.tools",
+    "GenieSpace": "genie_tools.tools",
+    "create_genie_tool": "genie_tools.tools",
+    "ConversationStore": "genie_tools.conversations",
+    "InMemoryConversationStore": "genie_tools.conversations",
     **{
         name: "genie_tools.errors"
         for name in (
@@ -55,11 +60,15 @@ __all__ = [
     "BadRequestError",
     "CircuitOpenError",
     "ConfigurationError",
+    "ConversationStore",
     "GenieAnswer",
     "GenieClient",
     "GenieError",
     "GenieSettings",
+    "GenieSpace",
     "GenieTimeoutError",
+    "GenieToolkit",
+    "InMemoryConversationStore",
     "MessageRef",
     "NotFoundError",
     "PermissionDeniedError",
@@ -72,10 +81,12 @@ __all__ = [
     "ServiceUnavailableError",
     "SpaceInfo",
     "__version__",
+    "create_genie_tool",
 ]
 
 if TYPE_CHECKING:
     from genie_tools.client import AsyncGenieClient, GenieClient
+    from genie_tools.conversations import ConversationStore, InMemoryConversationStore
     from genie_tools.errors import (
         AuthenticationError,
         BadRequestError,
@@ -100,6 +111,7 @@ if TYPE_CHECKING:
         SpaceInfo,
     )
     from genie_tools.settings import GenieSettings
+    from genie_tools.tools import GenieSpace, GenieToolkit, create_genie_tool
 
 
 def __getattr__(name: str) -> Any:

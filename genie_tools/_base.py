@@ -38,6 +38,7 @@ class ClientBase:
         settings: GenieSettings | None,
     ) -> None:
         self.settings = settings or GenieSettings()
+        self.workspace = workspace  # as given: an async twin authenticates the same way
         if space_id is not None:
             try:
                 check_space_id(space_id)

@@ -304,16 +304,36 @@ class AsyncTransport:
         self, auth: AuthSource, settings: GenieSettings, *, client: httpx.AsyncClient | None = None
     ) -> None:
         self.auth = auth
+        self.settings = settings
         self._owns = client is None
-        self._client = client or httpx.AsyncClient(
-            timeout=_timeouts(settings), limits=_limits(settings), follow_redirects=False
-        )
-        self._resolving = asyncio.Lock()
+        self._given = client
+        # An httpx.AsyncClient's connections belong to the event loop that opened them;
+        # one client may be used from several loops (notebooks, repeated asyncio.run), so
+        # an owned pool is kept per loop and each loop gets its own.
+        self._pools: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
+        self._locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
+
+    def _pool(self) -> httpx.AsyncClient:
+        if self._given is not None:
+            return self._given
+        loop = asyncio.get_running_loop()
+        pool = self._pools.get(loop)
+        if pool is None:
+            for old in [lp for lp in self._pools if lp.is_closed()]:
+                del self._pools[old]  # its loop is gone; so are its connections
+                self._locks.pop(old, None)
+            pool = self._pools[loop] = httpx.AsyncClient(
+                timeout=_timeouts(self.settings),
+                limits=_limits(self.settings),
+                follow_redirects=False,
+            )
+        return pool
 
     async def ensure_ready(self) -> None:
         """Resolve the SDK config once, off the event loop (it reads files, may call the host)."""
         if not self.auth.ready:
-            async with self._resolving:
+            loop = asyncio.get_running_loop()
+            async with self._locks.setdefault(loop, asyncio.Lock()):
                 if not self.auth.ready:
                     await asyncio.to_thread(self.auth.config)
 
@@ -322,7 +342,7 @@ class AsyncTransport:
         await self.ensure_ready()
         url, headers = _prepare(self.auth, request)
         try:
-            raw = await self._client.request(
+            raw = await self._pool().request(
                 request.method, url, json=request.json, params=request.params, headers=headers
             )
         except httpx.TransportError as exc:
@@ -331,6 +351,11 @@ class AsyncTransport:
         return _response(raw, request)
 
     async def close(self) -> None:
-        """Close the connection pool (if this transport created it)."""
-        if self._owns:
-            await self._client.aclose()
+        """Close the connection pools this transport created (on the running loop's)."""
+        if not self._owns:
+            return
+        loop = asyncio.get_running_loop()
+        pool = self._pools.pop(loop, None)
+        if pool is not None:
+            await pool.aclose()
+        self._pools = {lp: p for lp, p in self._pools.items() if not lp.is_closed()}
