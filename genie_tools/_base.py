@@ -6,6 +6,7 @@ only choose the driver that runs it (blocking or on the event loop).
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING, Any, Literal
 
 from genie_tools import _flows as flows
@@ -106,6 +107,7 @@ class ClientBase:
         space_id: str | None,
         conversation_id: str | None,
         timeout: float | None,
+        not_before: dt.datetime | None = None,
     ) -> Flow[MessageRef]:
         return flows.submit_flow(
             self._ctx,
@@ -113,7 +115,11 @@ class ClientBase:
             space_id=self._space(space_id),
             conversation_id=conversation_id,
             timeout=self._timeout(timeout),
+            not_before=not_before,
         )
+
+    def _wait(self, ref: MessageRef, timeout: float | None) -> Flow[GenieAnswer]:
+        return flows.resume_flow(self._ctx, ref, timeout=self._timeout(timeout))
 
     def _cancel(self, ref: MessageRef | GenieAnswer) -> Flow[None]:
         r = self._ref(ref)

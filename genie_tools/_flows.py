@@ -7,6 +7,7 @@ others are small request sequences. All sleeping and I/O is yielded to the drive
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 from typing import Any
 
@@ -100,7 +101,13 @@ def ask_flow(
 
 
 def submit_flow(
-    ctx: Context, question: str, *, space_id: str, conversation_id: str | None, timeout: float
+    ctx: Context,
+    question: str,
+    *,
+    space_id: str,
+    conversation_id: str | None,
+    timeout: float,
+    not_before: dt.datetime | None = None,
 ) -> Flow[MessageRef]:
     """Only submit (exactly once); the caller waits later with :func:`resume_flow`."""
     stats = OpStats()
@@ -111,6 +118,7 @@ def submit_flow(
         conversation_id=conversation_id,
         stats=stats,
         deadline=Deadline.after(timeout, now=stats.started),
+        not_before_ms=int(not_before.timestamp() * 1000) if not_before is not None else None,
     )
     yield ctx.event("submitted", stats, "question submitted", ref=ref, status=first.status)
     return ref

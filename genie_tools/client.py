@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import AsyncIterator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
@@ -136,20 +137,56 @@ class GenieClient(ClientBase):
         space_id: str | None = None,
         conversation_id: str | None = None,
         timeout: float | None = None,
+        not_before: dt.datetime | None = None,
     ) -> MessageRef:
         """Submit a question exactly once without waiting; pass the ref to :meth:`wait`.
+
+        Args:
+            question: The question.
+            space_id: The space (default: the client's).
+            conversation_id: Follow up in this conversation (``None``: a new one).
+            timeout: Seconds for the whole submit, limiter waits included.
+            not_before: When an earlier attempt to submit this question may have
+                started (e.g. before a crash): Genie is searched for it first, and the
+                message found is returned instead of asking again.
 
         Example:
             >>> ref = genie.submit("Top 5 customers by revenue")  # doctest: +SKIP
             >>> answer = genie.wait(ref)  # doctest: +SKIP
         """
-        flow = self._submit(question, space_id, conversation_id, timeout)
+        flow = self._submit(question, space_id, conversation_id, timeout, not_before)
         return run_sync(flow, self._transport)
+
+    def iter_submit(
+        self,
+        question: str,
+        *,
+        space_id: str | None = None,
+        conversation_id: str | None = None,
+        timeout: float | None = None,
+        not_before: dt.datetime | None = None,
+    ) -> Iterator[ProgressEvent]:
+        """:meth:`submit` as a stream of events (rate-limit waits, retries…).
+
+        The last event has ``kind="submitted"`` (or ``"recovered"``) and the ref in
+        ``event.ref``.
+        """
+        flow = self._submit(question, space_id, conversation_id, timeout, not_before)
+        for item in iter_sync(flow, self._transport):
+            if isinstance(item, ProgressEvent):
+                yield item
 
     def wait(self, ref: MessageRef, *, timeout: float | None = None) -> GenieAnswer:
         """Wait for a submitted message (also after a restart) and return its answer."""
-        flow = flows.resume_flow(self._ctx, ref, timeout=self._timeout(timeout))
-        return run_sync(flow, self._transport)
+        return run_sync(self._wait(ref, timeout), self._transport)
+
+    def iter_wait(
+        self, ref: MessageRef, *, timeout: float | None = None
+    ) -> Iterator[ProgressEvent]:
+        """:meth:`wait` as a stream of events; the last has ``kind="answer"`` and the answer."""
+        for item in iter_sync(self._wait(ref, timeout), self._transport):
+            if isinstance(item, ProgressEvent):
+                yield item
 
     def ask_many(
         self,
@@ -312,10 +349,27 @@ class AsyncGenieClient(ClientBase):
         space_id: str | None = None,
         conversation_id: str | None = None,
         timeout: float | None = None,  # noqa: ASYNC109
+        not_before: dt.datetime | None = None,
     ) -> MessageRef:
         """Submit a question exactly once without waiting (see :meth:`GenieClient.submit`)."""
-        flow = self._submit(question, space_id, conversation_id, timeout)
+        flow = self._submit(question, space_id, conversation_id, timeout, not_before)
         return await run_async(flow, self._transport)
+
+    async def iter_submit(
+        self,
+        question: str,
+        *,
+        space_id: str | None = None,
+        conversation_id: str | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109
+        not_before: dt.datetime | None = None,
+    ) -> AsyncIterator[ProgressEvent]:
+        """:meth:`submit` as events; the last is ``submitted`` (or ``recovered``) with the ref."""
+        flow = self._submit(question, space_id, conversation_id, timeout, not_before)
+        await self._transport.ensure_ready()
+        async for item in iter_async(flow, self._transport):
+            if isinstance(item, ProgressEvent):
+                yield item
 
     async def wait(
         self,
@@ -324,8 +378,19 @@ class AsyncGenieClient(ClientBase):
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> GenieAnswer:
         """Wait for a submitted message and return its answer."""
-        flow = flows.resume_flow(self._ctx, ref, timeout=self._timeout(timeout))
-        return await run_async(flow, self._transport)
+        return await run_async(self._wait(ref, timeout), self._transport)
+
+    async def iter_wait(
+        self,
+        ref: MessageRef,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> AsyncIterator[ProgressEvent]:
+        """:meth:`wait` as events; the last has ``kind="answer"`` and the answer."""
+        await self._transport.ensure_ready()
+        async for item in iter_async(self._wait(ref, timeout), self._transport):
+            if isinstance(item, ProgressEvent):
+                yield item
 
     async def ask_many(
         self,

@@ -125,9 +125,22 @@ def submit(
     conversation_id: str | None,
     stats: OpStats,
     deadline: Deadline,
+    not_before_ms: int | None = None,
 ) -> Flow[tuple[MessageRef, MessageView]]:
-    """Create the message for ``question`` exactly once; returns its ref and first view."""
+    """Create the message for ``question`` exactly once; returns its ref and first view.
+
+    ``not_before_ms`` (epoch ms) says an earlier attempt may already have created it,
+    e.g. a process killed between sending the question and recording the answer's
+    id: Genie is searched once for that question, created since then, before asking.
+    """
     s = ctx.settings
+    if not_before_ms is not None:
+        since = not_before_ms - int(s.clock_skew_seconds * 1000)
+        found = yield from _recover(
+            ctx, question, space_id, conversation_id, since, stats, deadline, patient=False
+        )
+        if found is not None:
+            return found
     if conversation_id is None:
         path = f"{API}/{space_id}/start-conversation"
     else:
@@ -268,8 +281,14 @@ def _recover(
     since_ms: int,
     stats: OpStats,
     deadline: Deadline,
+    *,
+    patient: bool = True,
 ) -> Flow[tuple[MessageRef, MessageView] | None]:
-    """Look for the question the ambiguous POST may have created; None if it never landed."""
+    """Look for the question the ambiguous POST may have created; None if it never landed.
+
+    ``patient`` keeps looking for ``submit_recovery_seconds`` (a request that timed out
+    may still be in Genie's hands); otherwise one look decides.
+    """
     started = ctx.now()
     pause = 0.25
     host = ctx.auth.host
@@ -317,7 +336,7 @@ def _recover(
             return ref, found
         looked = ctx.now() - started
         budget = min(ctx.settings.submit_recovery_seconds, deadline.remaining(now=ctx.now()))
-        if looked >= budget:
+        if not patient or looked >= budget:
             return None
         # A request that timed out may still be in Genie's hands: look again shortly.
         wait = min(pause, budget - looked)

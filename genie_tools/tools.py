@@ -17,16 +17,13 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import logging
 import math
 import re
-import threading
 from collections.abc import Callable
 from typing import Any, Literal
 
-from langchain_core.callbacks.manager import adispatch_custom_event, dispatch_custom_event
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool, BaseToolkit, StructuredTool, ToolException
 from langchain_core.tools.base import ArgsSchema
@@ -41,6 +38,7 @@ from pydantic import (
 )
 
 from genie_tools.client import AsyncGenieClient, GenieClient
+from genie_tools.client_pair import ClientPair
 from genie_tools.conversations import ConversationStore, InMemoryConversationStore, thread_id_from
 from genie_tools.errors import (
     AuthenticationError,
@@ -61,14 +59,13 @@ from genie_tools.formatting import (
     approx_tokens,
     page_content,
 )
-from genie_tools.models import GenieAnswer, MessageRef, ProgressEvent, QueryResult, SpaceInfo
+from genie_tools.models import GenieAnswer, MessageRef, QueryResult, SpaceInfo
+from genie_tools.progress import PROGRESS_EVENT, areport, progress_data, report
 from genie_tools.settings import GenieSettings, check_space_id
 
 __all__ = ["PROGRESS_EVENT", "GenieSpace", "GenieToolkit", "create_genie_tool", "explain"]
 
 logger = logging.getLogger(__name__)
-PROGRESS_EVENT = "genie_progress"
-"""The name of the LangChain custom event dispatched on every Genie status change."""
 
 
 class GenieSpace(BaseModel):
@@ -152,7 +149,7 @@ class GenieToolkit(BaseToolkit):
     timeout: float | None = Field(default=None, gt=0)
 
     _resolved: list[GenieSpace] | None = PrivateAttr(default=None)
-    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _clients: ClientPair = PrivateAttr()
 
     def __init__(self, **data: Any) -> None:
         try:
@@ -189,24 +186,21 @@ class GenieToolkit(BaseToolkit):
         return self
 
     # clients and spaces, lazily -------------------------------------------------
+    def model_post_init(self, context: Any, /) -> None:  # noqa: D102
+        self._clients = ClientPair(
+            workspace=self.workspace,
+            settings=self.settings,
+            client=self.client,
+            async_client=self.async_client,
+        )
+
     def sync_client(self) -> GenieClient:
         """The client used by ``invoke`` (created on first use)."""
-        with self._lock:
-            if self.client is None:
-                self.client = GenieClient(self.workspace, settings=self.settings)
-            return self.client
+        return self._clients.sync
 
     def async_twin(self) -> AsyncGenieClient:
         """The client used by ``ainvoke`` (created on first use, same workspace)."""
-        with self._lock:
-            if self.async_client is None:
-                if self.client is not None:
-                    self.async_client = AsyncGenieClient(
-                        self.client.workspace, settings=self.client.settings
-                    )
-                else:
-                    self.async_client = AsyncGenieClient(self.workspace, settings=self.settings)
-            return self.async_client
+        return self._clients.aio
 
     def resolved_spaces(self) -> list[GenieSpace]:
         """The spaces with their names and descriptions (fetched from Genie if not given)."""
@@ -440,10 +434,7 @@ class _Operations:
             if event.kind == "answer":
                 answer = event.answer
             else:
-                data = _progress(event, space)
-                _write_to_stream(data)
-                with contextlib.suppress(RuntimeError):  # no run with callbacks around
-                    dispatch_custom_event(PROGRESS_EVENT, data)  # the tool run, from context
+                report(progress_data(event, space_id=space.id, space=space.name or space.id))
         assert answer is not None
         return answer
 
@@ -462,10 +453,7 @@ class _Operations:
             if event.kind == "answer":
                 answer = event.answer
             else:
-                data = _progress(event, space)
-                _write_to_stream(data)
-                with contextlib.suppress(RuntimeError):
-                    await adispatch_custom_event(PROGRESS_EVENT, data)
+                await areport(progress_data(event, space_id=space.id, space=space.name or space.id))
         assert answer is not None
         return answer
 
@@ -701,30 +689,6 @@ def explain(exc: GenieError) -> str:
     if isinstance(exc, NotFoundError):
         return f"Not found: check the space or message id. {exc}"
     return f"Genie failed: {exc}"
-
-
-def _progress(event: ProgressEvent, space: GenieSpace) -> dict[str, Any]:
-    return {
-        "space_id": space.id,
-        "space": space.name,
-        "kind": event.kind,
-        "status": event.status,
-        "elapsed_seconds": round(event.elapsed_seconds, 3),
-        "wait_seconds": event.wait_seconds,
-        "detail": event.detail,
-        "message_id": event.ref.message_id if event.ref else None,
-    }
-
-
-def _write_to_stream(data: dict[str, Any]) -> None:
-    """Send progress to LangGraph's ``stream_mode="custom"`` when running inside a graph."""
-    try:
-        from langgraph.config import get_stream_writer
-
-        writer = get_stream_writer()
-    except Exception:  # not inside a graph run
-        return
-    writer({PROGRESS_EVENT: data})
 
 
 def _describe(info: SpaceInfo, space: GenieSpace, toolkit: GenieToolkit) -> str:

@@ -1,0 +1,19 @@
+"""Genie in LangGraph: ``GenieState`` and the durable Genie node.
+
+Example:
+    >>> from genie_tools.graph import GenieState, create_genie_node
+"""
+
+from __future__ import annotations
+
+from genie_tools.graph.node import GenieNodeState, create_genie_node, create_genie_subgraph
+from genie_tools.graph.state import GenieSpaceState, GenieState, merge_genie
+
+__all__ = [
+    "GenieNodeState",
+    "GenieSpaceState",
+    "GenieState",
+    "create_genie_node",
+    "create_genie_subgraph",
+    "merge_genie",
+]

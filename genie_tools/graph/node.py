@@ -1,0 +1,419 @@
+"""The durable Genie node: a question reaches Genie once per turn, whatever happens.
+
+A turn is three checkpointed steps, so a crash or a restart resumes where it stopped:
+
+1. ``prepare`` records the question in flight (and when) in the thread's state;
+2. ``submit`` asks Genie and records the message's ids;
+3. ``wait`` polls that message and answers with an ``AIMessage``.
+
+Resumed at ``wait``, the node polls the same message again. Resumed at ``submit`` (the
+process died while sending), it first searches Genie for the question asked since the
+recorded time and adopts the message found, so the question is never asked twice.
+When Genie asks back, the node either answers with Genie's question or, with
+``on_clarification="interrupt"``, pauses for a human whose reply
+(``Command(resume=...)``) goes to Genie as a follow-up in the same conversation.
+
+Example:
+    >>> from langgraph.graph import START, StateGraph
+    >>> from genie_tools.graph import GenieState, create_genie_node
+    >>> builder = StateGraph(GenieState)
+    >>> _ = builder.add_node("sales", create_genie_node("01efsales", name="sales"))
+    >>> _ = builder.add_edge(START, "sales")
+    >>> graph = builder.compile()  # add a checkpointer to make it durable
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections import OrderedDict
+from typing import Any, Literal
+
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
+from langchain_core.runnables import RunnableConfig, RunnableLambda
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import Durability, interrupt
+
+from genie_tools.client_pair import ClientPair
+from genie_tools.errors import GenieError
+from genie_tools.formatting import DEFAULT_TOKEN_BUDGET, answer_content
+from genie_tools.graph.state import GenieSpaceState, GenieState
+from genie_tools.models import GenieAnswer, MessageRef, ProgressEvent
+from genie_tools.progress import areport, current_writer, progress_data, report, stream_to
+from genie_tools.settings import GenieSettings, check_space_id
+from genie_tools.tools import explain
+
+__all__ = ["GenieNodeState", "create_genie_node", "create_genie_subgraph"]
+
+Clarification = Literal["answer", "interrupt"]
+OnError = Literal["message", "raise"]
+
+
+class GenieNodeState(GenieState, total=False):
+    """The node's state: :class:`GenieState` and, optionally, the question to ask.
+
+    Without ``question`` the node asks the content of the last human message.
+    """
+
+    question: str
+
+
+class _Started:
+    """Submissions started by this process: only others (e.g. before a crash) are searched."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._keys: OrderedDict[tuple[str, str, str], None] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def first_time(self, key: tuple[str, str, str]) -> bool:
+        with self._lock:
+            if key in self._keys:
+                return False
+            self._keys[key] = None
+            while len(self._keys) > self._size:
+                self._keys.popitem(last=False)
+            return True
+
+
+_STARTED = _Started()
+
+
+def create_genie_subgraph(
+    space_id: str,
+    *,
+    name: str | None = None,
+    workspace: Any = None,
+    settings: GenieSettings | None = None,
+    client: Any = None,
+    async_client: Any = None,
+    on_clarification: Clarification = "answer",
+    on_error: OnError = "message",
+    token_budget: int = DEFAULT_TOKEN_BUDGET,
+    timeout: float | None = None,
+) -> StateGraph[GenieNodeState, Any, GenieNodeState, GenieNodeState]:
+    """The Genie turn as an uncompiled graph: ``prepare → submit → wait (→ clarify)``.
+
+    Args:
+        space_id: The Genie space.
+        name: Names the answers (``AIMessage.name``) and the space in progress events;
+            default ``genie_<space_id>``.
+        workspace: Where to authenticate (``WorkspaceClient``, ``Config``, profile, or
+            ``None`` for the SDK's default chain); ignored when clients are given.
+        settings: Client options (``GENIE_*`` environment variables by default).
+        client: A :class:`~genie_tools.GenieClient` for ``invoke`` / ``stream``.
+        async_client: An :class:`~genie_tools.AsyncGenieClient` for ``ainvoke``.
+        on_clarification: ``"answer"`` with Genie's question, or ``"interrupt"`` for a
+            human (resume with ``Command(resume="the reply")``).
+        on_error: ``"message"`` answers with what went wrong and what to do;
+            ``"raise"`` raises the typed :class:`~genie_tools.GenieError`.
+        token_budget: About how many tokens the answer's markdown may take.
+        timeout: Seconds to wait for Genie's answer (default: the client's).
+
+    Returns:
+        A ``StateGraph`` over :class:`GenieNodeState`; compile it, or add it as a node.
+    """
+    check_space_id(space_id)
+    steps = _Steps(
+        space_id=space_id,
+        name=name or f"genie_{space_id}",
+        clients=ClientPair(
+            workspace=workspace, settings=settings, client=client, async_client=async_client
+        ),
+        on_clarification=on_clarification,
+        on_error=on_error,
+        token_budget=token_budget,
+        timeout=timeout,
+    )
+    builder = StateGraph(GenieNodeState)
+    builder.add_node("prepare", RunnableLambda(steps.prepare, name="prepare"))
+    builder.add_node("submit", RunnableLambda(steps.submit, afunc=steps.asubmit, name="submit"))
+    builder.add_node("wait", RunnableLambda(steps.wait, afunc=steps.await_, name="wait"))
+    builder.add_node("clarify", RunnableLambda(steps.clarify, name="clarify"))
+    builder.add_edge(START, "prepare")
+    builder.add_conditional_edges("prepare", steps.after_prepare, ["submit", END])
+    builder.add_conditional_edges("submit", steps.in_flight, ["wait", END])
+    builder.add_conditional_edges("wait", steps.after_wait, ["clarify", END])
+    builder.add_edge("clarify", "submit")
+    return builder
+
+
+def create_genie_node(
+    space_id: str, *, durability: Durability = "sync", **options: Any
+) -> RunnableLambda[GenieNodeState, dict[str, Any]]:
+    """The Genie turn as one node of a graph over :class:`GenieState`.
+
+    It runs the steps of :func:`create_genie_subgraph` (and takes its options) as a
+    nested graph whose checkpoints go to the parent graph's checkpointer, under the
+    node's namespace, and whose progress reaches the parent's
+    ``stream_mode="custom"``.
+
+    Args:
+        space_id: The Genie space.
+        durability: How the steps' checkpoints are written. ``"sync"`` (the default)
+            writes each before the next step starts, which is what makes a question
+            reach Genie exactly once even if the process dies between two steps.
+        **options: As for :func:`create_genie_subgraph`.
+
+    Example:
+        >>> node = create_genie_node("01efsales", name="sales")
+        >>> node.name
+        'sales'
+    """
+    name = options.get("name") or f"genie_{space_id}"
+    steps = create_genie_subgraph(space_id, **options).compile(name=name)
+
+    def update(state: GenieNodeState, result: dict[str, Any]) -> dict[str, Any]:
+        # Only what the turn added: new messages and this space's Genie state.
+        seen = {m.id for m in state.get("messages", [])}
+        out: dict[str, Any] = {
+            "messages": [m for m in result.get("messages", []) if m.id not in seen]
+        }
+        mine = (result.get("genie") or {}).get(space_id)
+        if mine is not None:
+            out["genie"] = {space_id: mine}
+        return out
+
+    def run(state: GenieNodeState, config: RunnableConfig) -> dict[str, Any]:
+        with stream_to(current_writer()):
+            result = steps.invoke(_input(state), config, durability=durability)
+        return update(state, result)
+
+    async def arun(state: GenieNodeState, config: RunnableConfig) -> dict[str, Any]:
+        with stream_to(current_writer()):
+            result = await steps.ainvoke(_input(state), config, durability=durability)
+        return update(state, result)
+
+    return RunnableLambda(run, afunc=arun, name=name)
+
+
+def _input(state: GenieNodeState) -> GenieNodeState:
+    data = GenieNodeState(messages=state.get("messages", []), genie=state.get("genie") or {})
+    if state.get("question"):
+        data["question"] = state["question"]
+    return data
+
+
+class _Steps:
+    """The node's steps for one space (sync and async over the same helpers)."""
+
+    def __init__(
+        self,
+        *,
+        space_id: str,
+        name: str,
+        clients: ClientPair,
+        on_clarification: Clarification,
+        on_error: OnError,
+        token_budget: int,
+        timeout: float | None,
+    ) -> None:
+        self.space_id = space_id
+        self.name = name
+        self.clients = clients
+        self.on_clarification = on_clarification
+        self.on_error = on_error
+        self.token_budget = token_budget
+        self.timeout = timeout
+
+    # state helpers ---------------------------------------------------------------
+    def _mine(self, state: GenieNodeState) -> GenieSpaceState:
+        return (state.get("genie") or {}).get(self.space_id) or {}
+
+    def _update(self, **fields: Any) -> dict[str, Any]:
+        return {"genie": {self.space_id: fields}}
+
+    def _pending(self, question: str, conversation_id: str | None) -> dict[str, Any]:
+        return {
+            "question": question,
+            "since": dt.datetime.now(dt.UTC).isoformat(),
+            "conversation_id": conversation_id,
+            "ref": None,
+        }
+
+    # prepare -----------------------------------------------------------------------
+    def prepare(self, state: GenieNodeState) -> dict[str, Any]:
+        """Record the question in flight (checkpointed before anything is sent)."""
+        question = (state.get("question") or _last_human(state.get("messages", []))).strip()
+        if not question:
+            return {"messages": [self._message("There is no question to ask Genie.")]}
+        mine = self._mine(state)
+        return self._update(pending=self._pending(question, mine.get("conversation_id")))
+
+    def after_prepare(self, state: GenieNodeState) -> str:
+        return "submit" if self._mine(state).get("pending") else END
+
+    def in_flight(self, state: GenieNodeState) -> str:
+        pending = self._mine(state).get("pending") or {}
+        return "wait" if pending.get("ref") else END
+
+    # submit --------------------------------------------------------------------------
+    def _submit_args(self, pending: dict[str, Any]) -> dict[str, Any]:
+        key = (self.space_id, pending["since"], pending["question"])
+        # Started here: nothing to look for. Not started here: an earlier process may
+        # have sent it before dying, so Genie is searched before asking.
+        not_before = (
+            None if _STARTED.first_time(key) else dt.datetime.fromisoformat(pending["since"])
+        )
+        return {
+            "space_id": self.space_id,
+            "conversation_id": pending.get("conversation_id"),
+            "timeout": self.timeout,
+            "not_before": not_before,
+        }
+
+    def _submitted(self, pending: dict[str, Any], ref: MessageRef) -> dict[str, Any]:
+        return self._update(
+            conversation_id=ref.conversation_id,
+            pending={**pending, "ref": ref.model_dump(mode="json")},
+        )
+
+    def submit(self, state: GenieNodeState) -> dict[str, Any]:
+        """Ask Genie once; record the message's ids."""
+        pending = self._mine(state).get("pending")
+        if not pending or pending.get("ref"):
+            return {}
+        try:
+            ref = None
+            for event in self.clients.sync.iter_submit(
+                pending["question"], **self._submit_args(pending)
+            ):
+                report(self._progress(event), custom_event=False)
+                if event.kind in ("submitted", "recovered") and event.ref is not None:
+                    ref = event.ref
+        except GenieError as exc:
+            return self._failed(exc)
+        assert ref is not None
+        return self._submitted(pending, ref)
+
+    async def asubmit(self, state: GenieNodeState) -> dict[str, Any]:
+        """:meth:`submit` on the event loop."""
+        pending = self._mine(state).get("pending")
+        if not pending or pending.get("ref"):
+            return {}
+        try:
+            ref = None
+            async for event in self.clients.aio.iter_submit(
+                pending["question"], **self._submit_args(pending)
+            ):
+                await areport(self._progress(event), custom_event=False)
+                if event.kind in ("submitted", "recovered") and event.ref is not None:
+                    ref = event.ref
+        except GenieError as exc:
+            return self._failed(exc)
+        assert ref is not None
+        return self._submitted(pending, ref)
+
+    # wait ------------------------------------------------------------------------------
+    def wait(self, state: GenieNodeState) -> dict[str, Any]:
+        """Poll the message in flight (again, after a restart) and answer."""
+        pending = self._mine(state)["pending"] or {}
+        ref = MessageRef.model_validate(pending["ref"])
+        try:
+            answer = None
+            for event in self.clients.sync.iter_wait(ref, timeout=self.timeout):
+                if event.kind == "answer":
+                    answer = event.answer
+                else:
+                    report(self._progress(event), custom_event=False)
+        except GenieError as exc:
+            return self._failed(exc)
+        assert answer is not None
+        return self._answered(answer)
+
+    async def await_(self, state: GenieNodeState) -> dict[str, Any]:
+        """:meth:`wait` on the event loop."""
+        pending = self._mine(state)["pending"] or {}
+        ref = MessageRef.model_validate(pending["ref"])
+        try:
+            answer = None
+            async for event in self.clients.aio.iter_wait(ref, timeout=self.timeout):
+                if event.kind == "answer":
+                    answer = event.answer
+                else:
+                    await areport(self._progress(event), custom_event=False)
+        except GenieError as exc:
+            return self._failed(exc)
+        assert answer is not None
+        return self._answered(answer)
+
+    def after_wait(self, state: GenieNodeState) -> str:
+        last = self._mine(state).get("last") or {}
+        if self.on_clarification == "interrupt" and last.get("is_clarification"):
+            return "clarify"
+        return END
+
+    # clarify -----------------------------------------------------------------------------
+    def clarify(self, state: GenieNodeState) -> dict[str, Any]:
+        """Pause for a human; their reply is the follow-up (checkpointed, then submitted)."""
+        mine = self._mine(state)
+        last = mine.get("last") or {}
+        reply = interrupt(
+            {
+                "space_id": self.space_id,
+                "space": self.name,
+                "question": last.get("clarification_question"),
+                "suggested_questions": last.get("suggested_questions") or [],
+            }
+        )
+        text = str(reply).strip()
+        if not text:
+            return {"messages": [self._message("No reply was given; Genie was not asked again.")]}
+        return {
+            "messages": [HumanMessage(content=text)],
+            **self._update(pending=self._pending(text, mine.get("conversation_id"))),
+        }
+
+    # outcomes --------------------------------------------------------------------------------
+    def _answered(self, answer: GenieAnswer) -> dict[str, Any]:
+        content = answer_content(answer, space_name=self.name, token_budget=self.token_budget)
+        message = self._message(
+            content,
+            genie={"space_id": self.space_id, "answer": answer.model_dump(mode="json")},
+        )
+        return {
+            "messages": [message],
+            **self._update(
+                conversation_id=answer.conversation_id,
+                pending=None,
+                last={
+                    "message_id": answer.message_id,
+                    "conversation_id": answer.conversation_id,
+                    "attachment_id": answer.attachment_id,
+                    "is_clarification": answer.is_clarification,
+                    "clarification_question": answer.clarification_question,
+                    "suggested_questions": list(answer.suggested_questions),
+                },
+            ),
+        }
+
+    def _failed(self, exc: GenieError) -> dict[str, Any]:
+        if self.on_error == "raise":
+            raise exc
+        return {
+            "messages": [
+                self._message(
+                    explain(exc), genie={"space_id": self.space_id, "error": type(exc).__name__}
+                )
+            ],
+            **self._update(pending=None),
+        }
+
+    def _message(self, content: str, **extra: Any) -> AIMessage:
+        return AIMessage(content=content, name=self.name, additional_kwargs=extra)
+
+    def _progress(self, event: ProgressEvent) -> dict[str, Any]:
+        return progress_data(event, space_id=self.space_id, space=self.name)
+
+
+def _last_human(messages: list[AnyMessage]) -> str:
+    for message in reversed(messages):
+        if isinstance(message, HumanMessage):
+            content = message.content
+            if isinstance(content, str):
+                return content
+            return " ".join(
+                str(part.get("text", "")) if isinstance(part, dict) else str(part)
+                for part in content
+            )
+    return ""
