@@ -13,7 +13,7 @@ import pytest
 from genie_tools.emulator import GenieEmulator
 from genie_tools.emulator.data import default_data_dir, ensure_tpch
 
-pytest_plugins = ["pytester"]
+pytest_plugins = ["pytester", "postgres_fixture"]
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -6,6 +6,7 @@ Example:
 
 from __future__ import annotations
 
+from genie_tools.graph.checkpoint import acheckpointer_from_url, checkpointer_from_url
 from genie_tools.graph.node import GenieNodeState, create_genie_node, create_genie_subgraph
 from genie_tools.graph.state import GenieSpaceState, GenieState, merge_genie
 
@@ -13,6 +14,8 @@ __all__ = [
     "GenieNodeState",
     "GenieSpaceState",
     "GenieState",
+    "acheckpointer_from_url",
+    "checkpointer_from_url",
     "create_genie_node",
     "create_genie_subgraph",
     "merge_genie",
