@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import os
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.syntax import Syntax
 from rich.table import Table
-
-if TYPE_CHECKING:
-    from databricks.sdk import WorkspaceClient
-    from databricks.sdk.service.dashboards import GenieMessage
 
 app = typer.Typer(
     help="Databricks Genie for LangChain and LangGraph, with a local Genie emulator.",
@@ -62,65 +64,243 @@ def emulator(
     emu.serve_forever()
 
 
+DEMO_SCRIPT = (
+    "What was total revenue by year?",
+    "break that down by region",
+    "What was revenue by region, and inventory value by region?",
+)
+
+
+def _threads_db(db: str | None) -> str:
+    """The SQLite checkpointer URL for CLI threads (a user data folder by default)."""
+    if db:
+        return db if "://" in db else f"sqlite:///{Path(db).expanduser().resolve()}"
+    home = Path(os.environ.get("GENIE_TOOLS_HOME") or typer.get_app_dir("genie-tools"))
+    return f"sqlite:///{(home / 'threads.db').resolve()}"
+
+
+@contextmanager
+def _analyst(
+    *, profile: str | None, speed: float, durable: bool, db: str | None = None
+) -> Iterator[tuple[Any, Any]]:
+    """The workspace (or emulator) and a compiled analyst graph over its spaces."""
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from genie_tools.graph import checkpointer_from_url, create_analyst_graph
+    from genie_tools.session import open_workspace
+
+    with open_workspace(profile=profile, speed=speed) as ws:
+        builder = create_analyst_graph(ws.spaces, workspace=ws.workspace, settings=ws.settings)
+        if durable:
+            with checkpointer_from_url(_threads_db(db)) as saver:
+                yield ws, builder.compile(checkpointer=saver)
+        else:
+            yield ws, builder.compile(checkpointer=InMemorySaver())
+
+
+def _show_turn(turn: dict[str, Any], names: dict[str, str]) -> None:
+    route = turn["route"]
+    if route["spaces"]:
+        chosen = ", ".join(names.get(s, s) for s in route["spaces"])
+        console.print(f"[dim]routed to {chosen} ({route['reason']})[/dim]")
+    for answer in turn["answers"]:
+        console.rule(f"[bold]{answer['space']}[/bold]")
+        if answer["error"]:
+            console.print(f"[red]{answer['error']}[/red]")
+            continue
+        if answer["is_clarification"]:
+            console.print(f"[yellow]Genie asks:[/yellow] {answer['clarification_question']}")
+        elif answer["text"]:
+            console.print(answer["text"])
+        if answer["sql"]:
+            console.print(Syntax(answer["sql"], "sql", theme="ansi_dark", word_wrap=True))
+        if answer["columns"]:
+            table = Table(*[c["name"] for c in answer["columns"]])
+            for row in answer["rows"][:10]:
+                table.add_row(*["" if v is None else str(v) for v in row])
+            console.print(table)
+            more = answer["row_count"] - min(10, len(answer["rows"]))
+            if more > 0 or answer["truncated"]:
+                note = f"{more:,} more rows" + (
+                    " (Genie's 5,000-row cap reached)" if answer["truncated"] else ""
+                )
+                console.print(f"[dim]{note}[/dim]")
+    console.print(f"[bold green]Analyst:[/bold green] {turn['answer']}")
+    console.print(f"[dim]{turn['elapsed_seconds']:.1f} s[/dim]")
+
+
+def _ask_with_status(
+    graph: Any, question: str, thread: str, spaces: list[str] | None = None
+) -> dict[str, Any]:
+    from genie_tools.session import run_turn
+
+    with console.status("Routing…") as status:
+
+        def progress(event: dict[str, Any]) -> None:
+            what = event.get("status") or event.get("kind")
+            status.update(f"Genie · {event.get('space')}: {what}")
+
+        return run_turn(graph, question, thread_id=thread, space_ids=spaces, on_progress=progress)
+
+
 @app.command()
 def demo(
-    question: Annotated[str, typer.Argument(help="What to ask.")] = (
-        "What was total revenue by year?"
-    ),
+    speed: Annotated[float, typer.Option(help="Emulator latency multiplier.")] = 0.5,
+    profile: Annotated[
+        str | None, typer.Option(help="Databricks profile (a real workspace).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print each turn as JSON.")] = False,
+) -> None:
+    """The analyst agent's short tour: a routed question, a follow-up, a cross-space question."""
+    started = time.perf_counter()
+    with console.status("Starting Genie (the local emulator generates TPC-H on first start)…"):
+        context = _analyst(profile=profile, speed=speed, durable=False)
+        ws, graph = context.__enter__()
+    try:
+        names = {s.id: s.name or s.id for s in ws.spaces}
+        if not as_json:
+            console.print(f"[bold]Genie:[/bold] {ws.description}")
+            console.print("[bold]Spaces:[/bold] " + ", ".join(names.values()))
+        thread = f"demo-{uuid.uuid4().hex[:8]}"
+        for question in DEMO_SCRIPT:
+            if as_json:
+                from genie_tools.session import run_turn
+
+                print(json.dumps(run_turn(graph, question, thread_id=thread), default=str))
+                continue
+            console.print()
+            console.print(f"[bold cyan]You:[/bold cyan] {question}")
+            _show_turn(_ask_with_status(graph, question, thread), names)
+    finally:
+        context.__exit__(None, None, None)
+    if not as_json:
+        console.print(f"\n[dim]demo done in {time.perf_counter() - started:.1f} s[/dim]")
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question.")],
+    space: Annotated[
+        list[str] | None, typer.Option("--space", help="Space id or name to ask (skips routing).")
+    ] = None,
+    thread: Annotated[
+        str | None, typer.Option(help="Thread id: continue its conversation.")
+    ] = None,
+    profile: Annotated[
+        str | None, typer.Option(help="Databricks profile (a real workspace).")
+    ] = None,
+    db: Annotated[str | None, typer.Option(help="Checkpointer: SQLite file or URL.")] = None,
+    speed: Annotated[float, typer.Option(help="Emulator latency multiplier.")] = 0.5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the turn as JSON.")] = False,
+) -> None:
+    """Ask one question (follow up with --thread; threads persist in a SQLite file)."""
+    thread = thread or f"ask-{uuid.uuid4().hex[:8]}"
+    with _analyst(profile=profile, speed=speed, durable=True, db=db) as (ws, graph):
+        chosen = _space_ids(ws, space)
+        if as_json:
+            from genie_tools.session import run_turn
+
+            print(
+                json.dumps(
+                    run_turn(graph, question, thread_id=thread, space_ids=chosen), default=str
+                )
+            )
+            return
+        names = {s.id: s.name or s.id for s in ws.spaces}
+        _show_turn(_ask_with_status(graph, question, thread, chosen), names)
+        console.print(f"[dim]thread: {thread} (continue with --thread {thread})[/dim]")
+
+
+@app.command()
+def chat(
+    thread: Annotated[str | None, typer.Option(help="Thread id to resume.")] = None,
+    profile: Annotated[
+        str | None, typer.Option(help="Databricks profile (a real workspace).")
+    ] = None,
+    db: Annotated[str | None, typer.Option(help="Checkpointer: SQLite file or URL.")] = None,
     speed: Annotated[float, typer.Option(help="Emulator latency multiplier.")] = 0.5,
 ) -> None:
-    """Ask the local emulator one question through the Databricks SDK and show the answer."""
-    from genie_tools.emulator import GenieEmulator
-
-    started = time.perf_counter()
-    with console.status("Starting the Genie emulator (first start generates TPC-H)…"):
-        emu = GenieEmulator(speed=speed).start()
-    try:
-        w = emu.workspace_client()
-        spaces = w.genie.list_spaces().spaces or []
-        space = spaces[0]
-        console.print(f"[bold]Space:[/bold] {space.title}  [dim]({space.space_id})[/dim]")
-        console.print(f"[bold]Question:[/bold] {question}")
-        start = w.genie.start_conversation(space.space_id, question).response
-        assert start is not None  # the SDK's Wait always carries the first response
-        last = None
-        with console.status("Genie is working…") as status:
-            while True:
-                msg = w.genie.get_message(space.space_id, start.conversation_id, start.message_id)
-                state = msg.status.value if msg.status else "UNKNOWN"
-                if state != last:
-                    status.update(f"Genie: {state}")
-                    console.print(f"  [dim]{state}[/dim]")
-                    last = state
-                if state in ("COMPLETED", "FAILED", "CANCELLED", "QUERY_RESULT_EXPIRED"):
-                    break
-                time.sleep(0.25)
-        _show_answer(w, msg)
-    finally:
-        emu.stop()
-    console.print(f"[dim]done in {time.perf_counter() - started:.1f} s[/dim]")
+    """Talk to the analyst agent; an empty line or 'exit' ends. Threads persist."""
+    thread = thread or f"chat-{uuid.uuid4().hex[:8]}"
+    with _analyst(profile=profile, speed=speed, durable=True, db=db) as (ws, graph):
+        names = {s.id: s.name or s.id for s in ws.spaces}
+        console.print(f"[bold]Genie:[/bold] {ws.description} · thread {thread}")
+        console.print("[bold]Spaces:[/bold] " + ", ".join(names.values()))
+        while True:
+            try:
+                question = console.input("[bold cyan]You:[/bold cyan] ").strip()
+            except (EOFError, KeyboardInterrupt):
+                break
+            if not question or question.lower() in ("exit", "quit"):
+                break
+            _show_turn(_ask_with_status(graph, question, thread), names)
+        console.print(f"[dim]resume with: genie-tools chat --thread {thread}[/dim]")
 
 
-def _show_answer(w: WorkspaceClient, msg: GenieMessage) -> None:
-    if msg.error is not None:
-        console.print(f"[red]Genie failed:[/red] {msg.error.error}")
-        return
-    for att in msg.attachments or []:
-        if att.text is not None:
-            console.print(f"[bold]Genie:[/bold] {att.text.content}")
-        if att.query is not None:
-            console.print(f"[bold]SQL:[/bold]\n{att.query.query}")
-            res = w.genie.get_message_attachment_query_result(
-                msg.space_id, msg.conversation_id, msg.message_id, att.attachment_id or ""
-            ).statement_response
-            if res and res.manifest and res.manifest.schema and res.result:
-                table = Table(*[c.name or "" for c in res.manifest.schema.columns or []])
-                for row in (res.result.data_array or [])[:20]:
-                    table.add_row(*[("" if v is None else str(v)) for v in row])
-                console.print(table)
-        if att.suggested_questions is not None:
-            for q in att.suggested_questions.questions or []:
-                console.print(f"  [cyan]→ {q}[/cyan]")
+@app.command()
+def spaces(
+    space: Annotated[str | None, typer.Argument(help="A space id or name to describe.")] = None,
+    profile: Annotated[
+        str | None, typer.Option(help="Databricks profile (a real workspace).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List the Genie spaces, or describe one."""
+    from genie_tools.client import GenieClient
+    from genie_tools.session import open_workspace
+
+    with (
+        open_workspace(profile=profile, speed=0) as ws,
+        GenieClient(ws.workspace, settings=ws.settings) as client,
+    ):
+        if space is None:
+            rows = [
+                {"space_id": s.id, "title": s.name, "description": s.description} for s in ws.spaces
+            ]
+            if as_json:
+                print(json.dumps(rows))
+                return
+            table = Table("space id", "title", "description")
+            for row in rows:
+                table.add_row(row["space_id"], row["title"] or "", row["description"] or "")
+            console.print(table)
+            return
+        (space_id,) = _space_ids(ws, [space]) or [space]
+        info = client.get_space(space_id)
+        if as_json:
+            print(info.model_dump_json())
+            return
+        console.print(f"[bold]{info.title}[/bold] [dim]{info.space_id}[/dim]")
+        console.print(info.description or "")
+        for t in info.tables:
+            console.print(f"[bold]{t.name}[/bold] {t.description or ''}")
+            for c in t.columns:
+                console.print(f"  {c.name}: [dim]{c.description or ''}[/dim]")
+        for q in info.sample_questions:
+            console.print(f"  [cyan]→ {q}[/cyan]")
+
+
+def _space_ids(ws: Any, wanted: list[str] | None) -> list[str] | None:
+    """Space ids from ids or names (case-insensitive); a clear error for unknown ones."""
+    if not wanted:
+        return None
+    out = []
+    for item in wanted:
+        match = next(
+            (
+                s.id
+                for s in ws.spaces
+                if item in (s.id, s.name) or item.lower() == (s.name or "").lower()
+            ),
+            None,
+        )
+        if match is None:
+            known = ", ".join(repr(s.name) for s in ws.spaces)
+            raise typer.BadParameter(
+                f"unknown space {item!r}; known: {known}", param_hint="--space"
+            )
+        out.append(match)
+    return out
 
 
 if __name__ == "__main__":

@@ -123,8 +123,9 @@ def create_analyst_graph(
         if not chosen:
             return END
         question = _last_question(state)
+        parts = decision.get("questions") or {}
         base = {"messages": state.get("messages", []), "genie": state.get("genie") or {}}
-        return [Send(nodes[s], {**base, "question": question}) for s in chosen]
+        return [Send(nodes[s], {**base, "question": parts.get(s) or question}) for s in chosen]
 
     builder.add_conditional_edges("route", fan_out, [*nodes.values(), END])
     builder.add_edge("answer", END)
@@ -171,6 +172,7 @@ class _Routing:
                 "reason": decision.reason,
                 "ask": decision.ask,
                 "scores": [[s, round(v, 3)] for s, v in decision.scores],
+                "questions": dict(decision.questions),
             },
             "route_to": [],
         }

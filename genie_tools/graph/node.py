@@ -35,7 +35,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Durability, interrupt
 
 from genie_tools.client_pair import ClientPair
-from genie_tools.errors import GenieError
+from genie_tools.errors import GenieError, NotFoundError
 from genie_tools.formatting import DEFAULT_TOKEN_BUDGET, answer_content
 from genie_tools.graph.state import GenieSpaceState, GenieState
 from genie_tools.models import GenieAnswer, MessageRef, ProgressEvent
@@ -274,17 +274,27 @@ class _Steps:
         if not pending or pending.get("ref"):
             return {}
         try:
-            ref = None
-            for event in self.clients.sync.iter_submit(
-                pending["question"], **self._submit_args(pending)
-            ):
-                report(self._progress(event), custom_event=False)
-                if event.kind in ("submitted", "recovered") and event.ref is not None:
-                    ref = event.ref
+            try:
+                ref = self._submit_sync(pending)
+            except NotFoundError:
+                if not pending.get("conversation_id"):
+                    raise
+                pending = {**pending, "conversation_id": None}  # gone (deleted, expired)
+                ref = self._submit_sync(pending)
         except GenieError as exc:
             return self._failed(exc)
-        assert ref is not None
         return self._submitted(pending, ref)
+
+    def _submit_sync(self, pending: dict[str, Any]) -> MessageRef:
+        ref = None
+        for event in self.clients.sync.iter_submit(
+            pending["question"], **self._submit_args(pending)
+        ):
+            report(self._progress(event), custom_event=False)
+            if event.kind in ("submitted", "recovered") and event.ref is not None:
+                ref = event.ref
+        assert ref is not None
+        return ref
 
     async def asubmit(self, state: GenieNodeState) -> dict[str, Any]:
         """:meth:`submit` on the event loop."""
@@ -292,17 +302,27 @@ class _Steps:
         if not pending or pending.get("ref"):
             return {}
         try:
-            ref = None
-            async for event in self.clients.aio.iter_submit(
-                pending["question"], **self._submit_args(pending)
-            ):
-                await areport(self._progress(event), custom_event=False)
-                if event.kind in ("submitted", "recovered") and event.ref is not None:
-                    ref = event.ref
+            try:
+                ref = await self._submit_async(pending)
+            except NotFoundError:
+                if not pending.get("conversation_id"):
+                    raise
+                pending = {**pending, "conversation_id": None}
+                ref = await self._submit_async(pending)
         except GenieError as exc:
             return self._failed(exc)
-        assert ref is not None
         return self._submitted(pending, ref)
+
+    async def _submit_async(self, pending: dict[str, Any]) -> MessageRef:
+        ref = None
+        async for event in self.clients.aio.iter_submit(
+            pending["question"], **self._submit_args(pending)
+        ):
+            await areport(self._progress(event), custom_event=False)
+            if event.kind in ("submitted", "recovered") and event.ref is not None:
+                ref = event.ref
+        assert ref is not None
+        return ref
 
     # wait ------------------------------------------------------------------------------
     def wait(self, state: GenieNodeState) -> dict[str, Any]:

@@ -72,7 +72,7 @@ def terms(text: str) -> list[str]:
 
     Example:
         >>> terms("Which suppliers have the most stock?")
-        ['supplier', 'stock']
+        ['supplier', 'inventory']
     """
     words = re.findall(r"[a-z0-9]+", text.lower().replace("_", " "))
     return [
@@ -98,6 +98,8 @@ class Route:
     scores: list[tuple[str, float]] = field(default_factory=list)
     ask: str | None = None
     reason: str = "match"
+    questions: dict[str, str] = field(default_factory=dict)
+    """Per space, the part of the question it should answer (when it spans spaces)."""
 
 
 class Router(Protocol):
@@ -115,9 +117,9 @@ class OfflineRouter:
         spaces: The spaces (``SpaceInfo``, ideally with tables and sample questions).
         ambiguity: Ask which space is meant when the runner-up is at least this likely.
         ownership: A word belongs to a space when that space has at least this share of
-            its (length-normalised) use; a question with words of several spaces, none of
-            them certain, goes to each.
-        confident: A space this likely takes the question alone, whatever other words say.
+            its (length-normalised) use; a question with words of several spaces goes to each.
+        topic_weight: How much a space must use a word (title and description words count
+            most) for the word to make the space a topic of the question.
 
     Example:
         >>> sales = SpaceInfo(space_id="s1", title="Sales", description="Revenue and orders.")
@@ -131,15 +133,15 @@ class OfflineRouter:
         spaces: Sequence[SpaceInfo],
         *,
         ambiguity: float = 0.3,
-        ownership: float = 0.75,
-        confident: float = 0.97,
+        ownership: float = 0.9,
+        topic_weight: int = 5,
     ) -> None:
         if not spaces:
             raise ValueError("OfflineRouter needs at least one space")
         self.spaces = list(spaces)
         self.ambiguity = ambiguity
         self.ownership = ownership
-        self.confident = confident
+        self.topic_weight = topic_weight
         self.docs = [self._document(s) for s in self.spaces]
         self.lengths = [sum(d.values()) for d in self.docs]
         self.avg = sum(self.lengths) / len(self.lengths) or 1.0
@@ -199,6 +201,36 @@ class OfflineRouter:
         total = sum(weights.values())
         return sorted(((s, w / total) for s, w in weights.items()), key=lambda x: -x[1])
 
+    def _owner(self, term: str) -> str | None:
+        """The space a word belongs to (see ``ownership``), if any."""
+        weights = [
+            (d.get(term, 0) / (n or 1), i)
+            for i, (d, n) in enumerate(zip(self.docs, self.lengths, strict=True))
+        ]
+        total = sum(w for w, _ in weights)
+        if total <= 0:
+            return None
+        share, index = max(weights)
+        if share / total >= self.ownership and self.docs[index][term] >= self.topic_weight:
+            return self.spaces[index].space_id
+        return None
+
+    def _focus(self, question: str, space_id: str, chosen: Sequence[str]) -> str:
+        """The question without the words that belong to the other chosen spaces.
+
+        "Compare revenue by nation with supplier inventory value by nation" asks the sales
+        space "Compare revenue by nation with by nation" and the supply space "Compare by
+        nation with supplier inventory value by nation": each answers its own part.
+        """
+        others = {s for s in chosen if s != space_id}
+        words = question.split()
+        dropped = [any(self._owner(t) in others for t in terms(w)) for w in words]
+        for i in range(1, len(words)):
+            # the rest of a phrase whose head was dropped ("inventory *value*")
+            if dropped[i - 1] and not dropped[i] and (rest := terms(words[i])):
+                dropped[i] = self._owner(rest[0]) != space_id
+        return " ".join(w for w, d in zip(words, dropped, strict=True) if not d)
+
     def _claims(self, question: str) -> dict[str, int]:
         """Per space, how many of the question's words clearly belong to it.
 
@@ -207,15 +239,8 @@ class OfflineRouter:
         """
         claimed = {s.space_id: 0 for s in self.spaces}
         for t in set(terms(question)):
-            weights = [(self.docs[i].get(t, 0) / (self.lengths[i] or 1), s.space_id)
-                       for i, s in enumerate(self.spaces)]  # fmt: skip
-            total = sum(w for w, _ in weights)
-            if total <= 0:
-                continue
-            share, owner = max(weights)
-            index = next(i for i, s in enumerate(self.spaces) if s.space_id == owner)
-            # a word owned in passing (one column comment) does not make a topic
-            if share / total >= self.ownership and self.docs[index][t] >= 3:
+            owner = self._owner(t)
+            if owner is not None:
                 claimed[owner] += 1
         return claimed
 
@@ -232,8 +257,9 @@ class OfflineRouter:
             return Route([], ranked, ask=self._ask(question, ranked), reason="no match")
         claims = self._claims(question)
         owners = [s for s, _ in ranked if claims[s] > 0]
-        if len(owners) > 1 and best < self.confident:
-            return Route(owners, ranked, reason="several")
+        if len(owners) > 1:
+            parts = {s: self._focus(question, s, owners) for s in owners}
+            return Route(owners, ranked, reason="several", questions=parts)
         if len(ranked) > 1 and ranked[1][1] >= self.ambiguity:
             return Route([], ranked, ask=self._ask(question, ranked[:2]), reason="ambiguous")
         return Route([best_id], ranked, reason="match")
@@ -246,15 +272,23 @@ class OfflineRouter:
         return f"Which data should I use for this question: {options}? You can name the space."
 
 
-def _looks_like_follow_up(question: str, best: float) -> bool:
-    """Short or pronoun-led questions that no space claims strongly continue the last turn."""
+def _looks_like_follow_up(question: str, known: int) -> bool:
+    """Short or pronoun-led questions with few words of any space continue the last turn.
+
+    Example:
+        >>> _looks_like_follow_up("break that down by region", known=1)
+        True
+        >>> _looks_like_follow_up("What was revenue by region and inventory by nation?", known=4)
+        False
+    """
     words = re.findall(r"[a-z0-9'-]+", question.lower())
     if not words:
         return False
-    cue = words[0] in _FOLLOW_UP_CUES or bool(
-        {"that", "those", "them", "it", "instead"} & set(words)
+    opening = " ".join(words[:2]) in ("what about", "how about") or (
+        words[0] in _FOLLOW_UP_CUES and words[0] != "what"
     )
-    return (cue and best < 6.0) or (len(words) <= 4 and best < 3.0)
+    cue = opening or bool({"that", "those", "them", "it", "instead"} & set(words))
+    return (cue and known <= 3) or (len(words) <= 4 and known <= 1)
 
 
 class _Choice(BaseModel):

@@ -51,7 +51,11 @@ class SqlWriter:
         select: list[str] = []
         group_by: list[str] = []
         order_time: list[str] = []
+        seen_groups: set[str] = set()
         for g in intent.groups:
+            if self._group_expr(g, alias) in seen_groups:
+                continue  # "by region … by region" is one grouping
+            seen_groups.add(self._group_expr(g, alias))
             if g.with_key is not None:
                 expr = f"{alias[g.with_key.table]}.{g.with_key.name}"
                 select.append(f"{expr} AS {_alias(g.name or 'row')}_key")
