@@ -44,12 +44,17 @@ class RateLimiter:
     Example:
         >>> lim = RateLimiter(2, window=60.0)
         >>> lim.try_acquire(now=0.0), lim.try_acquire(now=1.0), lim.try_acquire(now=2.0)
-        (0.0, 0.0, 58.0)
-        >>> lim.try_acquire(now=60.0)
+        (0.0, 0.0, 58.02)
+        >>> lim.try_acquire(now=60.02)
         0.0
     """
 
-    def __init__(self, qpm: int, *, window: float = 60.0, burst: int | None = None) -> None:
+    def __init__(
+        self, qpm: int, *, window: float = 60.0, burst: int | None = None, margin: float = 0.02
+    ) -> None:
+        # ``margin``: Genie counts arrivals on its own clock; a question sent exactly at
+        # the window's edge may still land inside it (and a 429 costs a whole second).
+        self.margin = margin
         self._lock = threading.Lock()
         self._times: deque[float] = deque()
         self._blocked_until = 0.0
@@ -72,7 +77,9 @@ class RateLimiter:
     def _effective(self, now: float) -> int:
         if self._reduced is None:
             return self.qpm
-        recovered = self._reduced + int((now - self._penalized_at) // self.window)
+        # the budget doubles back for every quiet window since the last 429
+        quiet = int((now - self._penalized_at) // self.window)
+        recovered = self._reduced * 2 ** min(quiet, 30)
         if recovered >= self.qpm:
             self._reduced = None
             return self.qpm
@@ -86,15 +93,15 @@ class RateLimiter:
             wait before trying again (nothing is counted).
         """
         with self._lock:
-            while self._times and self._times[0] <= now - self.window:
+            while self._times and self._times[0] <= now - self.window - self.margin:
                 self._times.popleft()
             wait = self._blocked_until - now
             limit = self._effective(now)
             if len(self._times) >= limit:
-                wait = max(wait, self._times[-limit] + self.window - now)
+                wait = max(wait, self._times[-limit] + self.window + self.margin - now)
             if self.burst is not None and len(self._times) >= self.burst:
-                span = self.burst * self.window / self.qpm
-                wait = max(wait, self._times[-self.burst] + span - now)
+                span = self.burst * self.window / limit  # spacing follows the current budget
+                wait = max(wait, self._times[-self.burst] + span + self.margin - now)
             if wait > 0:
                 return wait
             self._times.append(now)
@@ -105,7 +112,7 @@ class RateLimiter:
         """Give back a question taken at ``acquired_at`` that provably never reached Genie.
 
         Example:
-            >>> lim = RateLimiter(1, window=60.0)
+            >>> lim = RateLimiter(1, window=60.0, margin=0.0)
             >>> lim.try_acquire(now=5.0), lim.try_acquire(now=6.0)
             (0.0, 59.0)
             >>> lim.release(5.0); lim.try_acquire(now=6.0)
@@ -121,7 +128,7 @@ class RateLimiter:
     def penalize(self, now: float, retry_after: float) -> None:
         """Genie answered 429: hold every question for ``retry_after`` and halve the budget.
 
-        Several 429s from one burst halve the budget once, not once each.
+        429s within one window of the last halving extend the hold but do not halve again.
 
         Example:
             >>> lim = RateLimiter(10, window=60.0)
@@ -132,7 +139,7 @@ class RateLimiter:
         with self._lock:
             # 429s that arrive while an earlier one's Retry-After runs come from the same
             # burst: they extend the hold but halve the budget only once.
-            if now >= self._blocked_until:
+            if now >= self._blocked_until and now - self._penalized_at >= self.window:
                 self._reduced = max(1, self._effective(now) // 2)
                 self._penalized_at = now
                 self.penalties += 1

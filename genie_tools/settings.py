@@ -127,7 +127,7 @@ class GenieSettings(BaseSettings):
     max_retries: int = Field(default=4, ge=0, le=20, description="Retries of a failed request.")
     retry_backoff_base: float = Field(default=0.25, gt=0, le=60)
     retry_backoff_max: float = Field(default=8.0, gt=0, le=600)
-    max_connections: int = Field(default=100, ge=1, le=10_000)
+    max_connections: int = Field(default=20, ge=1, le=10_000)
     submit_recovery_seconds: float = Field(
         default=8.0,
         ge=0,

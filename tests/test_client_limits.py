@@ -74,8 +74,8 @@ def test_burst_setting_spaces_questions_evenly(
     waits = sorted(o.answer.timings.rate_limit_wait_seconds for o in outcomes if o.answer)
     # 3 s / 6 questions: one every 0.5 s, although all three were asked at once.
     assert waits[0] == 0
-    assert 0.4 <= waits[1] <= 0.5
-    assert 0.9 <= waits[2] <= 1.0
+    assert 0.4 <= waits[1] <= 0.55  # (plus the limiter's small safety margin)
+    assert 0.9 <= waits[2] <= 1.1
     assert 1.0 <= elapsed < 2.5
     assert emu.stats()["questions"] == 3
 

@@ -99,30 +99,40 @@ def test_stall_detector_reports_once_per_stretch() -> None:
 
 # --------------------------------------------------------------------------- limiter, breaker
 def test_limiter_sliding_window_and_burst() -> None:
-    lim = RateLimiter(3, window=60)
+    lim = RateLimiter(3, window=60, margin=0.0)
     assert [lim.try_acquire(t) for t in (0, 1, 2)] == [0, 0, 0]
     assert lim.try_acquire(3) == 57
     assert lim.try_acquire(60) == 0
     assert lim.try_acquire(60.5) == 0.5  # the one at t=1 leaves at 61
 
-    smooth = RateLimiter(6, window=60, burst=1)  # one every 10 s
+    smooth = RateLimiter(6, window=60, burst=1, margin=0.0)  # one every 10 s
     assert smooth.try_acquire(0) == 0
     assert smooth.try_acquire(4) == 6
     assert smooth.try_acquire(10) == 0
 
+    edge = RateLimiter(1, window=60)  # the default margin keeps off the window's edge
+    assert edge.try_acquire(0) == 0
+    assert edge.try_acquire(60) == pytest.approx(0.02)
+
 
 def test_limiter_adapts_to_429_and_recovers() -> None:
-    lim = RateLimiter(8, window=10)
+    lim = RateLimiter(8, window=10, margin=0.0)
     lim.penalize(0, retry_after=3)
     assert lim.try_acquire(1) == 2  # held for Retry-After
     assert lim.effective_limit(3) == 4  # halved
     lim.penalize(2.5, retry_after=1)  # same burst of 429s: not halved again
     assert lim.effective_limit(3) == 4
-    assert lim.effective_limit(13) == 5  # +1 per quiet window
-    assert lim.effective_limit(50) == 8
+    lim.penalize(5, retry_after=1)  # a separate 429 within the window: not halved again
+    assert lim.effective_limit(5) == 4
+    assert lim.effective_limit(13) == 8  # doubles back per quiet window
     assert lim.snapshot(now=50)["penalties"] == 1
-    lim.penalize(60, retry_after=1)  # a new 429 later: halved again
+    lim.penalize(60, retry_after=1)  # a new 429 a window later: halved again
     assert lim.effective_limit(60) == 4
+
+    spaced = RateLimiter(8, window=8, burst=1, margin=0.0)  # one a second
+    spaced.penalize(0, retry_after=1)  # budget 4 per 8 s: one every 2 s
+    assert spaced.try_acquire(1) == 0
+    assert spaced.try_acquire(2) == 1
 
 
 def test_limiter_is_thread_safe() -> None:
