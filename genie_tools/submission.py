@@ -135,9 +135,10 @@ def submit(
     """
     s = ctx.settings
     if not_before_ms is not None:
-        since = not_before_ms - int(s.clock_skew_seconds * 1000)
+        # No clock-skew allowance here: a wider window could adopt the same words asked
+        # by another caller just before (another thread's first question).
         found = yield from _recover(
-            ctx, question, space_id, conversation_id, since, stats, deadline, patient=False
+            ctx, question, space_id, conversation_id, not_before_ms, stats, deadline, patient=False
         )
         if found is not None:
             return found

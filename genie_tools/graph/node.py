@@ -58,25 +58,32 @@ class GenieNodeState(GenieState, total=False):
     question: str
 
 
-class _Started:
-    """Submissions started by this process: only others (e.g. before a crash) are searched."""
+class _Prepared:
+    """Questions this process recorded and has not submitted yet.
+
+    Only such a question is sent without looking first: any other pending question was
+    recorded by another process (one that may have died after sending it), or was sent
+    already, so Genie is searched for it before asking.
+    """
 
     def __init__(self, size: int = 10_000) -> None:
         self._keys: OrderedDict[tuple[str, str, str], None] = OrderedDict()
         self._size = size
         self._lock = threading.Lock()
 
-    def first_time(self, key: tuple[str, str, str]) -> bool:
+    def add(self, key: tuple[str, str, str]) -> None:
         with self._lock:
-            if key in self._keys:
-                return False
             self._keys[key] = None
             while len(self._keys) > self._size:
                 self._keys.popitem(last=False)
-            return True
+
+    def take(self, key: tuple[str, str, str]) -> bool:
+        """True once, for a question recorded here and not yet submitted."""
+        with self._lock:
+            return self._keys.pop(key, False) is None
 
 
-_STARTED = _Started()
+_PREPARED = _Prepared()
 
 
 def create_genie_subgraph(
@@ -224,9 +231,11 @@ class _Steps:
         return {"genie": {self.space_id: fields}}
 
     def _pending(self, question: str, conversation_id: str | None) -> dict[str, Any]:
+        since = dt.datetime.now(dt.UTC).isoformat()
+        _PREPARED.add((self.space_id, since, question))
         return {
             "question": question,
-            "since": dt.datetime.now(dt.UTC).isoformat(),
+            "since": since,
             "conversation_id": conversation_id,
             "ref": None,
         }
@@ -250,11 +259,10 @@ class _Steps:
     # submit --------------------------------------------------------------------------
     def _submit_args(self, pending: dict[str, Any]) -> dict[str, Any]:
         key = (self.space_id, pending["since"], pending["question"])
-        # Started here: nothing to look for. Not started here: an earlier process may
-        # have sent it before dying, so Genie is searched before asking.
-        not_before = (
-            None if _STARTED.first_time(key) else dt.datetime.fromisoformat(pending["since"])
-        )
+        # Recorded here and not sent yet: nothing to look for. Otherwise an earlier
+        # process (or attempt) may have sent it before dying: search Genie before asking.
+        fresh = _PREPARED.take(key)
+        not_before = None if fresh else dt.datetime.fromisoformat(pending["since"])
         return {
             "space_id": self.space_id,
             "conversation_id": pending.get("conversation_id"),
