@@ -137,7 +137,9 @@ def run_turn(
     if space_ids:
         payload["route_to"] = space_ids
     state: dict[str, Any] = {}
-    for mode, chunk in graph.stream(payload, config, stream_mode=["custom", "values"]):
+    # durability "sync": each step's checkpoint lands before the next (exactly-once on a crash)
+    stream = graph.stream(payload, config, stream_mode=["custom", "values"], durability="sync")
+    for mode, chunk in stream:
         if mode == "custom" and on_progress is not None and "genie_progress" in chunk:
             on_progress(chunk["genie_progress"])
         elif mode == "values":
