@@ -232,10 +232,15 @@ def test_demo_prints_sql_and_duckdb_figures(
     )
     assert done.returncode == 0, done.stderr
     out = done.stdout
+    # the analyst's tour: a routed question, a follow-up, a cross-space question
     assert "What was total revenue by year?" in out
-    assert "SQL:" in out
+    assert "routed to Sales & revenue (match)" in out
+    assert "routed to Sales & revenue (follow-up)" in out
+    assert "routed to Supply chain, Sales & revenue (several)" in out
     assert "SUM(l.l_extendedprice * (1 - l.l_discount)) AS revenue" in out
-    assert "COMPLETED" in out
+    assert "SUM(ps.ps_supplycost * ps.ps_availqty) AS inventory_value" in out
+    assert "Analyst:" in out
+    assert "demo done in" in out
     rows = duckdb_reference(REVENUE_BY_YEAR)
     assert len(rows) == 7
     for year, revenue in rows:
