@@ -14,7 +14,8 @@ random instant of ``submit``, right after Genie received the question (before th
 knows its ids), a random instant of ``wait``, just after Genie completed the message, and
 right after the answer came back (before it is checkpointed). A restarted turn is killed
 again with probability 0.35 (at most 3 kills per turn). Then it restarts until it ends.
-The seed drives every choice and is printed.
+The seed drives every choice and is printed. The parent graph runs with
+``durability="sync"`` as the README asks (``--durability`` to try LangGraph's others).
 
 A kill's *phase* is where the turn really was (its step markers and the emulator's
 message times), not where it was aimed. The emulator is the referee: a *duplicate* is a
@@ -88,10 +89,10 @@ def child_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("DATABRICKS_", "GENIE_"))}
 
 
-def table(reports: list[StressReport], mode: str) -> str:
+def table(reports: list[StressReport], mode: str, durability: str) -> str:
     lines = [
         f"Kills by the phase the turn was in (seed {reports[0].seed}, {mode} processes, "
-        f"messages ~{reports[0].latency:g} s):",
+        f"parent graph durability={durability!r}, messages ~{reports[0].latency:g} s):",
         "",
         "| phase at the kill | " + " | ".join(r.backend for r in reports) + " |",
         "|---|" + "---:|" * len(reports),
@@ -132,6 +133,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--kills", type=int, default=30, help="kills per checkpointer")
     parser.add_argument("--latency", type=float, default=1.0)
     parser.add_argument("--cold", action="store_true", help="a new interpreter per turn")
+    parser.add_argument(
+        "--durability",
+        choices=["sync", "async", "exit"],
+        default="sync",
+        help="the parent graph's durability (the README asks for sync)",
+    )
     parser.add_argument("--quick", action="store_true", help="5 kills, SQLite, no files")
     parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args(argv)
@@ -169,7 +176,8 @@ def main(argv: list[str]) -> int:
                 emu.set_latency(total_seconds=args.latency)
                 proxy.response_delay = 0.15
                 space = next(s.id for s in emu.config.spaces if s.title == "Sales & revenue")
-                spec = TurnSpec(proxy.url, emu.token, space, url, "", "", "")
+                extra = ("--durability", args.durability)
+                spec = TurnSpec(proxy.url, emu.token, space, url, "", "", "", extra)
                 reports.append(
                     run_stress(
                         start,
@@ -181,7 +189,7 @@ def main(argv: list[str]) -> int:
                         backend=backend,
                     )
                 )
-    text = table(reports, mode)
+    text = table(reports, mode, args.durability)
     print()
     print(text)
     if not args.quick:
@@ -190,6 +198,7 @@ def main(argv: list[str]) -> int:
         data = {
             "seed": args.seed,
             "mode": mode,
+            "parent_durability": args.durability,
             "latency_seconds": args.latency,
             "python": platform.python_version(),
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",

@@ -136,9 +136,18 @@ def submit(
     s = ctx.settings
     if not_before_ms is not None:
         # No clock-skew allowance here: a wider window could adopt the same words asked
-        # by another caller just before (another thread's first question).
+        # by another caller just before (another thread's first question). An attempt
+        # younger than the HTTP timeout may still be on its way: keep looking a while.
+        age = ctx.wall().timestamp() - not_before_ms / 1000
         found = yield from _recover(
-            ctx, question, space_id, conversation_id, not_before_ms, stats, deadline, patient=False
+            ctx,
+            question,
+            space_id,
+            conversation_id,
+            not_before_ms,
+            stats,
+            deadline,
+            patient=age < s.http_timeout,
         )
         if found is not None:
             return found

@@ -9,9 +9,10 @@ The acceptance test starts each child as a cold ``python tests/crash_child.py`` 
 4 s of imports here). The others fork their turns from a warm server process
 (``crash_child.py serve``), a fresh process per turn, to keep CI time down.
 
-Known exactly-once failures of the node are pinned as strict ``xfail`` tests, each with
-its diagnosis; a fix turns them into XPASS (a failure under ``strict``), so remove the
-marker with the fix.
+Exactly-once holds when the parent graph's own step checkpoint lands before the node
+submits (``durability="sync"``, as the README asks); the gap with LangGraph's other
+durabilities is pinned as strict ``xfail`` tests: a fix turns them into XPASS (a failure
+under ``strict``), so remove the marker with it.
 """
 
 from __future__ import annotations
@@ -41,16 +42,18 @@ from genie_tools.emulator import GenieEmulator
 
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "QUERY_RESULT_EXPIRED"}
 STRESS_SEED = int(os.environ.get("CRASH_STRESS_SEED", "20240606"))
+SYNC = ("--durability", "sync")  # the parent graph as the README asks (and the CLI runs it)
 
-# Design gap: the steps' checkpoints live under the parent task's namespace, whose id
-# comes from the parent's step checkpoint. With the parent's durability "exit" that
-# checkpoint is never written mid-run; with the default "async" it is written in the
-# background while the node already runs (made slow here). A restart then runs the task
-# under a new id: `prepare` starts over, with a new `since`, and the question is asked again.
+# The steps' checkpoints live under the parent task's namespace, whose id comes from the
+# parent's step checkpoint. With the parent's durability "exit" that checkpoint is never
+# written mid-run; with the default "async" it is written in the background while the
+# node already runs (made slow here). A restart then runs the task under a new id:
+# `prepare` starts over, with a new `since`, and the question is asked again.
 PARENT_CHECKPOINT_RACE = pytest.mark.xfail(
     strict=True,
-    reason="node design gap: exactly-once needs the parent's step checkpoint to land "
-    "before the node submits; durability 'exit' never does, 'async' races",
+    reason="documented limit (README: run the parent with durability='sync'): exactly-once "
+    "needs the parent's step checkpoint to land before the node submits; 'exit' never "
+    "does, 'async' races",
 )
 
 
@@ -100,7 +103,7 @@ def test_killed_turn_resumes_and_asks_genie_once(
     emu = make_emulator(speed=1, qpm=100_000, seed=61)
     emu.set_latency(total_seconds=3.0)
     q1 = "What are the top 6 customers by revenue?"
-    spec = TurnSpec(emu.url, emu.token, space(emu), checkpointer_url, "crash-1", q1, "q1")
+    spec = TurnSpec(emu.url, emu.token, space(emu), checkpointer_url, "crash-1", q1, "q1", SYNC)
 
     child = ColdChild(spec, "run")
     # Genie has the question, has not answered it, and the turn recorded the message's ids
@@ -144,7 +147,7 @@ def test_killed_at_a_point_resumes_once(
         "completed": "What are the top 9 customers by revenue?",
     }[point]
     url = f"sqlite:///{tmp_path / 'c.db'}"
-    spec = TurnSpec(proxy.url, emu.token, space(emu), url, f"point-{point}", question, "q")
+    spec = TurnSpec(proxy.url, emu.token, space(emu), url, f"point-{point}", question, "q", SYNC)
     if point == "before-post":
         proxy.drop_questions = True  # the POST never reaches Genie
     child = fork_server.start(spec, "run")
@@ -181,7 +184,7 @@ def test_killed_after_genie_got_the_question_before_its_ids_were_recorded(
     emu, proxy = proxied
     emu.set_latency(total_seconds=0.5)
     question = "What are the top 11 customers by revenue?"
-    spec = TurnSpec(proxy.url, emu.token, space(emu), checkpointer_url, "ids", question, "q")
+    spec = TurnSpec(proxy.url, emu.token, space(emu), checkpointer_url, "ids", question, "q", SYNC)
     proxy.response_delay = 3.0  # Genie created the message; the turn waits for its ids
     child = fork_server.start(spec, "run")
     assert child.wait_for(lambda c: bool(asked(emu, question)), 30)
@@ -193,6 +196,33 @@ def test_killed_after_genie_got_the_question_before_its_ids_were_recorded(
     resumed = fork_server.start(spec, "resume").result(30)
     assert resumed["action"] == "resume"
     assert len(asked(emu, question)) == 1, "the restarted turn asked Genie again"
+    assert resumed["answer"]["message_id"] == asked(emu, question)[0].message_id
+
+
+def test_restart_while_the_killed_post_is_still_in_flight(
+    fork_server: ForkServer, proxied: tuple[Any, DelayProxy], tmp_path: Path
+) -> None:
+    """A slow Genie front end: the killed turn's POST lands 1 s later; the restart is quicker.
+
+    A restart soon after ``since`` keeps looking for the earlier POST (for up to
+    ``submit_recovery_seconds``, while it could still land) before asking again.
+    """
+    emu, proxy = proxied
+    emu.set_latency(total_seconds=0.5)
+    question = "What are the top 13 customers by revenue?"
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    spec = TurnSpec(proxy.url, emu.token, space(emu), url, "flight", question, "q", SYNC)
+    proxy.request_delay = 1.0  # Genie creates the message 1 s after the POST arrived
+    child = fork_server.start(spec, "run")
+    assert child.wait_for(lambda c: c.step("submit", "start"), 30)
+    time.sleep(0.2)
+    child.kill()
+    reaped(child)
+    proxy.request_delay = 0.0
+
+    resumed = fork_server.start(spec, "resume").result(30)
+    time.sleep(1.5)  # the held POST has landed by now
+    assert len(asked(emu, question)) == 1, "asked again while the first POST was in flight"
     assert resumed["answer"]["message_id"] == asked(emu, question)[0].message_id
 
 
@@ -233,15 +263,15 @@ def test_restart_does_not_adopt_another_threads_question(
 ) -> None:
     """Thread B dies before its POST lands; thread A asked the same words just before.
 
-    A restarted submit that searches Genie by text since the prepare time (minus the
-    allowed clock skew) could take A's message for B's: B would then share A's Genie
-    conversation. This guards the fix of the xfail above against that.
+    A restarted submit searches Genie by text since the prepare time: with a window that
+    reached back before it (a clock-skew allowance) it would take A's message for B's, and
+    B would share A's Genie conversation.
     """
     emu, proxy = proxied
     emu.set_latency(total_seconds=0.3)
     question = "What was total revenue in 1995?"
     url = f"sqlite:///{tmp_path / 'c.db'}"
-    a = TurnSpec(proxy.url, emu.token, space(emu), url, "thread-a", question, "a1")
+    a = TurnSpec(proxy.url, emu.token, space(emu), url, "thread-a", question, "a1", SYNC)
     first = fork_server.start(a, "run").result(30)
 
     b = dataclasses.replace(a, thread="thread-b", message_id="b1")
@@ -271,7 +301,7 @@ def test_stress_random_kills_no_duplicates_no_lost_turns(
     proxy.response_delay = 0.15  # a slow answer to question POSTs widens the submit window
     backend = checkpointer_url.split(":", 1)[0]
     print(f"crash stress: seed={STRESS_SEED} backend={backend} (CRASH_STRESS_SEED to change)")
-    spec = TurnSpec(proxy.url, emu.token, space(emu), checkpointer_url, "", "", "")
+    spec = TurnSpec(proxy.url, emu.token, space(emu), checkpointer_url, "", "", "", SYNC)
     report = run_stress(
         fork_server.start,
         emu,
@@ -296,11 +326,4 @@ def test_stress_random_kills_no_duplicates_no_lost_turns(
     assert not problems, problems
     assert report.lost == 0, [t for t in report.turns if not t.answered]
     assert report.wrong_conversation == 0, [t for t in report.turns if not t.same_conversation]
-    duplicated = [t for t in report.turns if t.asked > 1]
-    ids_lost = {k.iteration for k in report.kills if k.phase == PHASES[3]}
-    if duplicated and all(t.iteration in ids_lost for t in duplicated):
-        pytest.xfail(  # only the duplicates RESUMED_SUBMIT_NEVER_SEARCHES explains
-            f"{len(duplicated)} duplicates, all after a kill in {PHASES[3]!r}: the node bug "
-            "of test_killed_after_genie_got_the_question_before_its_ids_were_recorded"
-        )
-    assert report.duplicates == 0, duplicated
+    assert report.duplicates == 0, [t for t in report.turns if t.asked > 1]
