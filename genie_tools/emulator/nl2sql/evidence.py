@@ -84,6 +84,17 @@ def _balanced(text: str, start: int) -> str | None:
     return None
 
 
+def instruction_sentences(instructions: str) -> list[str]:
+    r"""The sentences of a space's instructions, bullets and surrounding spaces removed.
+
+    Example:
+        >>> instruction_sentences("- Revenue is SUM(x). Cost is y.\n- Late means z.")
+        ['Revenue is SUM(x).', 'Cost is y.', 'Late means z.']
+    """
+    parts = re.split(r"(?<=[.;])\s+|\n\s*[-*]\s*", instructions)
+    return [s for p in parts if (s := p.strip().lstrip("-* ").strip())]
+
+
 def defined_figures(instructions: str, columns: set[str]) -> list[Definition]:
     """Figures the instructions define as a function of the space's columns.
 
@@ -96,8 +107,7 @@ def defined_figures(instructions: str, columns: set[str]) -> list[Definition]:
         'AVG(datediff(l_shipdate, o_orderdate))'
     """
     found: list[Definition] = []
-    for sentence in re.split(r"(?<=[.;])\s+|\n\s*[-*]\s*", instructions):
-        sentence = sentence.strip().lstrip("-* ").strip()
+    for sentence in instruction_sentences(instructions):
         for clause in re.split(r"(?<=\.)\s+", sentence):
             match = _DEFINITION.match(clause)
             if match is None:

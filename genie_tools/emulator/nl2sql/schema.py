@@ -13,7 +13,12 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from genie_tools.emulator.nl2sql.evidence import MeasureEvidence, defined_figures, evidence_words
+from genie_tools.emulator.nl2sql.evidence import (
+    MeasureEvidence,
+    defined_figures,
+    evidence_words,
+    instruction_sentences,
+)
 from genie_tools.emulator.nl2sql.text import (
     ABBREVIATIONS,
     FILLER,
@@ -27,6 +32,7 @@ from genie_tools.emulator.spaces import SpaceDecl
 
 MAX_INDEXED_VALUES = 300
 _FILLER_STEMS = frozenset(stem(w) for w in FILLER)
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CODE = re.compile(r"([A-Za-z]+#)(\d+)")
 _SMALL_WORDS = frozenset(
     "in on at to of by or an as is it be we us no do up so if my me he".split()
@@ -256,18 +262,19 @@ class SpaceSchema:
 
     def _measure_evidence(self, instructions: str) -> MeasureEvidence:
         """What the space says about each measure, as words a question may use."""
-        sentences = [s.strip() for s in re.split(r"(?<=[.;])\s+|\n\s*[-*]\s*", instructions)]
+        known = set(self.columns)
+        # each sentence read once: the columns it names and its stemmed words
+        sentences = [
+            (s, {w.lower() for w in _IDENTIFIER.findall(s)} & known, stems(s))
+            for s in instruction_sentences(instructions)
+        ]
         profiles: dict[int, tuple[set[str], set[str]]] = {}
         for index, m in enumerate(self.measures):
             strong = set(evidence_words(" ".join(w for p in m.phrases for w in p)))
-            named = {w.lower() for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", m.sql)}
-            cols = named & set(self.columns)
+            cols = {w.lower() for w in _IDENTIFIER.findall(m.sql)} & known
             text = [m.about]
-            for sentence in sentences:
-                said = {w.lower() for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", sentence)}
-                if (cols and cols == said & set(self.columns)) or any(
-                    _mentions(stems(sentence), p) for p in m.phrases
-                ):
+            for sentence, named, stemmed in sentences:
+                if (cols and cols == named) or any(_mentions(stemmed, p) for p in m.phrases):
                     text.append(sentence)
             text += [c.comment for name in cols for c in self.columns[name]]
             weak = set(evidence_words(" ".join(text))) - strong
