@@ -13,7 +13,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.messages import AIMessage, HumanMessage
@@ -22,7 +22,14 @@ from genie_tools.client import GenieClient
 from genie_tools.settings import GenieSettings
 from genie_tools.tools import GenieSpace
 
-__all__ = ["TURN_SCHEMA", "Workspace", "open_workspace", "run_turn"]
+__all__ = [
+    "TURN_SCHEMA",
+    "Workspace",
+    "open_workspace",
+    "run_turn",
+    "workspace_configured",
+    "workspace_spaces",
+]
 
 TURN_SCHEMA = "genie-tools.turn/1"
 """The version of :func:`run_turn`'s result; it changes only when fields are removed."""
@@ -37,20 +44,15 @@ class Workspace:
     settings: GenieSettings
     emulator: Any = None
     description: str = ""
-    _closers: list[Callable[[], None]] = field(default_factory=list)
 
     @property
     def is_emulator(self) -> bool:
         """True when the local emulator answers."""
         return self.emulator is not None
 
-    def close(self) -> None:
-        """Stop the emulator, if one was started."""
-        for close in reversed(self._closers):
-            close()
 
-
-def _configured(profile: str | None, settings: GenieSettings) -> bool:
+def workspace_configured(profile: str | None, settings: GenieSettings) -> bool:
+    """Whether a real Databricks workspace is configured (else the emulator answers)."""
     env = os.environ
     return bool(
         profile
@@ -78,16 +80,10 @@ def open_workspace(
         ...     print(ws.description, [s.name for s in ws.spaces])
     """
     settings = GenieSettings()
-    if _configured(profile, settings):
-        workspace: Any = profile
-        ws = Workspace(workspace, [], settings, description="Databricks workspace")
-        with GenieClient(workspace, settings=settings) as client:
-            wanted = space_ids or settings.space_ids
-            infos = [client.get_space(s) for s in wanted] if wanted else client.list_spaces()
-        ws.spaces = [
-            GenieSpace(id=i.space_id, name=i.title, description=i.description) for i in infos
-        ]
-        yield ws
+    if workspace_configured(profile, settings):
+        with GenieClient(profile, settings=settings) as client:
+            spaces = workspace_spaces(client, space_ids or settings.space_ids)
+        yield Workspace(profile, spaces, settings, description="Databricks workspace")
         return
     from genie_tools.emulator import GenieEmulator
 
@@ -107,6 +103,12 @@ def open_workspace(
         )
     finally:
         emulator.stop()
+
+
+def workspace_spaces(client: GenieClient, space_ids: list[str]) -> list[GenieSpace]:
+    """The given spaces, or every space the principal can see, named by their titles."""
+    infos = [client.get_space(s) for s in space_ids] if space_ids else client.list_spaces()
+    return [GenieSpace(id=i.space_id, name=i.title, description=i.description) for i in infos]
 
 
 def run_turn(

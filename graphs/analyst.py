@@ -18,23 +18,15 @@ from typing import Any
 
 from genie_tools import GenieClient, GenieSettings
 from genie_tools.graph import create_analyst_graph
+from genie_tools.session import workspace_configured, workspace_spaces
 from genie_tools.tools import GenieSpace
 
 
 def _build() -> Any:
     settings = GenieSettings()
-    configured = any(
-        [settings.host, settings.profile, os.environ.get("DATABRICKS_HOST"),
-         os.environ.get("DATABRICKS_CONFIG_PROFILE")]
-    )  # fmt: skip
-    if configured:
+    if workspace_configured(None, settings):
         with GenieClient(settings=settings) as client:
-            infos = (
-                [client.get_space(s) for s in settings.space_ids]
-                if settings.space_ids
-                else client.list_spaces()
-            )
-        spaces = [GenieSpace(id=i.space_id, name=i.title, description=i.description) for i in infos]
+            spaces = workspace_spaces(client, settings.space_ids)
         return create_analyst_graph(spaces, settings=settings).compile()
     from genie_tools.emulator import GenieEmulator
 
