@@ -303,3 +303,19 @@ def test_follow_ups_with_each_checkpointer(
     assert conversation_of(emu, qs[2]) != conversation_of(emu, qs[0])
     for q in qs:
         assert [m.content for m in emu.messages()].count(q) == 1
+
+
+def test_a_graph_without_checkpointer_still_answers(emu: GenieEmulator) -> None:
+    builder = StateGraph(GenieState)
+    builder.add_node(
+        "sales",
+        create_genie_node(
+            space(emu),
+            name="sales",
+            workspace=emu.workspace_client(),
+            settings=GenieSettings(**FAST),
+        ),
+    )
+    builder.add_edge(START, "sales")
+    out = builder.compile().invoke(ask("How many customers are in the HOUSEHOLD segment?"))
+    assert "HOUSEHOLD" in out["messages"][-1].additional_kwargs["genie"]["answer"]["sql"]

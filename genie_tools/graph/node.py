@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig, RunnableLambda
+from langgraph._internal._constants import CONFIG_KEY_CHECKPOINTER
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Durability, interrupt
 
@@ -183,15 +184,27 @@ def create_genie_node(
 
     def run(state: GenieNodeState, config: RunnableConfig) -> dict[str, Any]:
         with stream_to(current_writer()):
-            result = steps.invoke(_input(state), config, durability=durability)
+            result = steps.invoke(_input(state), config, durability=_durability(config, durability))
         return update(state, result)
 
     async def arun(state: GenieNodeState, config: RunnableConfig) -> dict[str, Any]:
         with stream_to(current_writer()):
-            result = await steps.ainvoke(_input(state), config, durability=durability)
+            result = await steps.ainvoke(
+                _input(state), config, durability=_durability(config, durability)
+            )
         return update(state, result)
 
     return RunnableLambda(run, afunc=arun, name=name)
+
+
+def _durability(config: RunnableConfig, wanted: Durability) -> Durability | None:
+    """The steps' durability: ``wanted`` when the graph has a checkpointer.
+
+    Without one there is nothing to write, and LangGraph fails on a durability it cannot
+    honour.
+    """
+    has_checkpointer = (config.get("configurable") or {}).get(CONFIG_KEY_CHECKPOINTER)
+    return wanted if has_checkpointer else None
 
 
 def _input(state: GenieNodeState) -> GenieNodeState:
