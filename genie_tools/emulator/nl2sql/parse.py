@@ -22,6 +22,7 @@ from genie_tools.emulator.nl2sql.reading import (
 )
 from genie_tools.emulator.nl2sql.roles import RoleReading
 from genie_tools.emulator.nl2sql.schema import (
+    Measure,
     SpaceSchema,
     ValueRef,
 )
@@ -114,6 +115,12 @@ class QuestionParser:
                             stems(adjective), "value", ValueRef(ref.column, ref.value, rank=1)
                         )
         self.max_len = max((len(p) for p in self.phrases), default=1)
+        # "tax-inclusive order total": a long measure name with its words in another order
+        self.shuffled: dict[tuple[str, ...], list[Measure]] = {}
+        for m in schema.measures:
+            for p in m.phrases:
+                if len(p) >= 3 and len(set(p)) == len(p):
+                    self.shuffled.setdefault(tuple(sorted(p)), []).append(m)
         self.vocabulary = {stem(w) for w in schema._vocabulary(schema.space)}
 
     def _add(self, phrase: tuple[str, ...], kind: str, payload: object) -> None:
@@ -174,6 +181,7 @@ class _Reading(RoleReading, FollowUpReading):
         if not self.raw:
             raise Unanswerable("The question is empty.")
         self._idioms()
+        self._long_measures()
         self._phrases(min_size=2)  # "average order value" before "average"
         self._patterns()
         self._gapped_measures()
@@ -233,6 +241,24 @@ class _Reading(RoleReading, FollowUpReading):
                 break
             else:
                 i += 1
+
+    def _long_measures(self) -> None:
+        """Measures named in three words or more, wherever they stand, before shorter phrases.
+
+        Reading left to right would let "total order" take the words of "total order value
+        including tax", whose longer name says more.
+        """
+        n = len(self.st)
+        for size in range(min(self.p.max_len, n), 2, -1):
+            for i in range(n - size + 1):
+                span = tuple(self.st[i : i + size])
+                options = self.p.phrases.get(span, [])
+                if any(self.used[i : i + size]) or any(k != "measure" for k, _ in options):
+                    continue
+                measures = [o for _, o in options] or list(self.p.shuffled.get(tuple(sorted(span)), []))
+                if measures:
+                    self.pieces.append(Piece(i, i + size, "measure", measures))
+                    self._take(i, i + size)
 
     def _typed_value_inside(self, i: int, size: int) -> bool:
         """Whether a longer phrase holds a word typed in capitals that is a value on its own."""

@@ -101,7 +101,8 @@ def tokens(text: str) -> list[str]:
         if token.endswith("'s"):
             token = token[:-2]  # Manufacturer#1's parts
         if "-" in token and token.replace("-", "").isalpha():
-            out.extend(token.split("-"))  # late-delivery, high-priority: two words
+            for part in token.split("-"):  # late-delivery, high-priority: two words
+                out.extend(ABBREVIATIONS.get(part, part).split())
         else:
             out.extend(ABBREVIATIONS.get(token, token).split())
     return out
@@ -114,7 +115,7 @@ ABBREVIATIONS = {
     "mos": "months", "mth": "month", "mths": "months", "qtr": "quarter", "qtrs": "quarters",
     "cust": "customer", "custs": "customers", "supp": "supplier", "supps": "suppliers",
     "num": "number", "tot": "total", "avg.": "average", "vs.": "versus", "info": "information",
-    "dept": "department", "pct": "percent", "perc": "percent", "approx": "approximately",
+    "dept": "department", "incl": "including", "inclusive": "including", "pct": "percent", "perc": "percent", "approx": "approximately",
 }  # fmt: skip
 
 
