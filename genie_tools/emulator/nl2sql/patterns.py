@@ -21,7 +21,8 @@ from genie_tools.emulator.nl2sql.reading import ReadingState, Unanswerable
 from genie_tools.emulator.nl2sql.schema import Column
 from genie_tools.emulator.nl2sql.text import MONTHS, stem
 
-_AGG_WORDS = {"total": "SUM", "sum": "SUM", "average": "AVG", "avg": "AVG", "mean": "AVG",
+_AGG_WORDS = {"total": "SUM", "sum": "SUM", "aggregate": "SUM", "combined": "SUM",
+              "average": "AVG", "avg": "AVG", "mean": "AVG",
               "maximum": "MAX", "max": "MAX", "minimum": "MIN", "min": "MIN"}  # fmt: skip
 _DESC = {"top", "highest", "largest", "biggest", "most", "best", "greatest", "leading",
          "longest", "latest", "expensive", "priciest", "strongest", "heaviest", "slowest",
@@ -45,6 +46,12 @@ _GRAIN_WORDS = {"year": "year", "yearly": "year", "annual": "year", "annually": 
 _ADVERB_GRAINS = {"yearly", "annual", "annually", "quarterly", "monthly"}
 _ORDINALS = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4,
              "4th": 4, "last": 4}  # fmt: skip
+
+
+def _plural_noun(raw: list[str], i: int) -> bool:
+    """Whether the word at ``i`` reads as a plural noun ("customers", "countries")."""
+    word = raw[i] if i < len(raw) else ""
+    return len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is"))
 
 
 def _half(year: int, half: int) -> list[object]:
@@ -208,7 +215,11 @@ class PatternReading(ReadingState):
                     and not self.used[i]
                     and (
                         raw[i - 1] in ("which", "top", "what")
-                        or (raw[i - 1] in ("the", "show", "list", "our") and raw[i].isdigit())
+                        or (
+                            raw[i - 1] in ("the", "show", "list", "our", "me", "those", "these")
+                            # "the 5 customers", "the five customers", not "the one order"
+                            and (raw[i].isdigit() or (num > 1 and _plural_noun(raw, i + 1)))
+                        )
                     )
                 ):
                     self.limit = int(num)
