@@ -9,6 +9,7 @@ from genie_tools._optional import require
 from genie_tools.emulator.nl2sql.intent import Filter, Group, Intent, Metric, _alias
 from genie_tools.emulator.nl2sql.schema import Column, SpaceSchema
 
+_COUNT_ROWS = re.compile(r"\s*COUNT\(\s*\*\s*\)\s*", re.I)
 _GRAIN_SQL = {
     "year": "year({c})",
     "quarter": "quarter({c})",
@@ -67,7 +68,7 @@ class SqlWriter:
             if g.grain:
                 order_time.append(name)
         for m in intent.metrics:
-            select.append(f"{self._qualify(m.sql, alias)} AS {m.name}")
+            select.append(f"{self._qualify(self._counted_once(m, alias), alias)} AS {m.name}")
         lines = [("SELECT DISTINCT " if intent.listing else "SELECT ") + ",\n       ".join(select)]
         lines.append(f"FROM {base} {alias[base]}")
         for table, mine, theirs in joins:
@@ -115,6 +116,29 @@ class SqlWriter:
                     # mine is on the already-joined side, theirs on the new table
                     joins.append((step_table, theirs, mine))
         return base, joins
+
+    def _counted_once(self, metric: Metric, alias: dict[str, str]) -> str:
+        """``COUNT(*)`` of a table's rows as distinct keys when a join repeats those rows.
+
+        Counting customers over their orders counts each customer once per order unless
+        the count is of distinct customer keys.
+        """
+        if len(metric.tables) != 1 or not _COUNT_ROWS.fullmatch(metric.sql):
+            return metric.sql
+        table = self.schema.tables[next(iter(metric.tables))]
+        if table.key is None or not self._repeats_rows(
+            table.name, [t for t in alias if t != table.name]
+        ):
+            return metric.sql
+        return f"COUNT(DISTINCT {table.key.name})"
+
+    def _repeats_rows(self, table: str, others: list[str]) -> bool:
+        """Whether joining ``others`` to ``table`` can repeat its rows (a one-to-many step)."""
+        for other in others:
+            for step_table, _, theirs in self.schema.join_path(table, other):
+                if theirs is not self.schema.tables[step_table].key:
+                    return True
+        return False
 
     def _qualify(self, sql: str, alias: dict[str, str]) -> str:
         exp = self.sqlglot.exp

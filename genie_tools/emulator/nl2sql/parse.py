@@ -255,7 +255,9 @@ class _Reading(RoleReading, FollowUpReading):
                 options = self.p.phrases.get(span, [])
                 if any(self.used[i : i + size]) or any(k != "measure" for k, _ in options):
                     continue
-                measures = [o for _, o in options] or list(self.p.shuffled.get(tuple(sorted(span)), []))
+                measures = [o for _, o in options] or list(
+                    self.p.shuffled.get(tuple(sorted(span)), [])
+                )
                 if measures:
                     self.pieces.append(Piece(i, i + size, "measure", measures))
                     self._take(i, i + size)
