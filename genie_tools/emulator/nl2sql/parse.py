@@ -22,6 +22,7 @@ from genie_tools.emulator.nl2sql.reading import (
 )
 from genie_tools.emulator.nl2sql.roles import RoleReading
 from genie_tools.emulator.nl2sql.schema import (
+    Column,
     Measure,
     SpaceSchema,
     ValueRef,
@@ -103,6 +104,16 @@ class QuestionParser:
                     or c is not schema.tables[c.table].label  # "clerks": o_clerk
                 ):
                     self._add(tuple(stem(w) for w in c.words), "column", c)
+        # "balance" for the account balance, "cost" for the supply cost: the last word of a
+        # column's name, when no other column of the space ends with it
+        heads: dict[str, list[Column]] = {}
+        for cols in schema.columns.values():
+            for c in cols:
+                if c.kind == "number" and len(c.words) > 1 and "key" not in c.words:
+                    heads.setdefault(stem(c.words[-1]), []).append(c)
+        for head, owners in heads.items():
+            if len(owners) == 1 and (head,) not in self.phrases and head not in FILLER:
+                self._add((head,), "column", owners[0])
         for key, rule in schema.rules.items():
             self._add(key, "rule", rule)
         for key, refs in schema.values.items():
