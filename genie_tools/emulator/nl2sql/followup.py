@@ -31,6 +31,8 @@ class FollowUpReading(ReadingState):
             return True
         if set(self.raw[:4]) & {"that", "those", "them", "their", "it", "these", "its"}:
             return True
+        if self._adds_beside():
+            return True  # "put net revenue next to it"
         if self.raw[0] == "now" or "ones" in self.raw:
             return True  # "now count only the ones that are in debt"
         if self.raw[0] in ("add", "include", "plus", "also") and set(self.raw) & {
@@ -42,6 +44,14 @@ class FollowUpReading(ReadingState):
         }:
             return True  # "add the late delivery rate as a percentage next to it"
         return self.raw[0] in _FOLLOW_CUES and ("instead" in self.raw or len(self.raw) <= 8)
+
+    def _adds_beside(self) -> bool:
+        """Whether the question puts a figure beside the previous one ("next to it")."""
+        text = " ".join(self.raw)
+        return any(
+            cue in text
+            for cue in ("next to it", "next to that", "alongside", "beside it", "as well")
+        )
 
     def _restated(self, metric: Metric) -> Metric:
         """Restate a count of matching rows as their share ("show that as a rate")."""
@@ -74,7 +84,9 @@ class FollowUpReading(ReadingState):
         """Apply a follow-up ("only 1996", "top 5 instead", "break it down by region")."""
         out = previous.copy()
         words = set(self.raw)
-        adding = bool(words & {"add", "also", "plus", "include", "too"}) and "instead" not in words
+        adding = (
+            bool(words & {"add", "also", "plus", "include", "too"}) or self._adds_beside()
+        ) and "instead" not in words
         if new.metrics and not new.weak:
             out.metrics = out.metrics + new.metrics if adding else new.metrics
         elif self.aggs:
@@ -99,7 +111,9 @@ class FollowUpReading(ReadingState):
             if not g.grain and not any(f.column is g.column for f in new.filters):
                 # "break that down by container": one value filtered before now splits into
                 # groups; a pattern ("WRAP containers") stays and is split within
-                out.filters = [f for f in out.filters if f.column is not g.column or f.op == "LIKE"]
+                out.filters = [
+                    f for f in out.filters if f.column is not g.column or f.op in ("LIKE", "SQL")
+                ]
         union = bool(words & {"compare", "with", "also", "add", "plus", "versus", "vs"})
         for f in new.filters:
             same = [x for x in out.filters if x.column is f.column or (x.is_time and f.is_time)]

@@ -869,6 +869,12 @@ class RoleReading(PatternReading):
                     ):
                         self._take(at, at + 1)
                         return Metric.of(m)
+        those = any(
+            self.raw[at : at + 2] in (["of", "those"], ["of", "them"], ["of", "these"])
+            for at in self.count_at
+        )
+        if those and self.previous is not None and self.previous.metrics:
+            return self.previous.metrics[0]  # "how many of those are urgent?"
         declared = next(
             (m for m in self.schema.measures if m.sql.replace(" ", "").upper() == "COUNT(*)"), None
         )
