@@ -27,7 +27,14 @@ from genie_tools.emulator.nl2sql.schema import (
     SpaceSchema,
     ValueRef,
 )
-from genie_tools.emulator.nl2sql.text import DEMONYMS, FILLER, stem, stems, tokens
+from genie_tools.emulator.nl2sql.text import (
+    DEMONYMS,
+    FILLER,
+    question_sentences,
+    stem,
+    stems,
+    tokens,
+)
 
 __all__ = ["QuestionParser", "Unanswerable"]
 
@@ -154,7 +161,22 @@ class QuestionParser:
         Raises:
             Unanswerable: when the question writes, or cannot be mapped confidently.
         """
-        return _Reading(self, question, previous).intent()
+        # The question without the context told around it, then without the instructions
+        # after it, then all of it (the context may hold what the question leaves out).
+        readings = dict.fromkeys(
+            [
+                question_sentences(question),
+                question_sentences(question, with_instructions=False),
+                question,
+            ]
+        )
+        *focused, whole = readings
+        for focus in focused:
+            try:
+                return _Reading(self, focus, previous).intent()
+            except Unanswerable:
+                continue
+        return _Reading(self, whole, previous).intent()
 
 
 class _Reading(RoleReading, FollowUpReading):

@@ -241,3 +241,59 @@ DEMONYMS: dict[str, tuple[str, ...]] = {
     "TURKEY": ("turkish",), "UNITED KINGDOM": ("british", "uk", "english"),
     "UNITED STATES": ("american", "us", "usa", "u.s."), "VIETNAM": ("vietnamese",),
 }  # fmt: skip
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=\S)|:\s+")
+_YEAR = re.compile(r"\b(?:19|20)\d\d\b")
+_NOT_AN_END = ("e.g.", "i.e.", "etc.", "vs.", "incl.", "approx.", "no.", "avg.", "mr.", "ms.")
+
+
+def _words(text: str) -> list[str]:
+    return [w for w in tokens(text) if w not in ("please", "pls", "and", "then", "also")]
+
+
+_INSTRUCTING = frozenset(
+    "show use only just sort rank round give list exclude include limit express break split "
+    "group order count restrict keep return display present".split()
+)
+
+
+def question_sentences(text: str, *, with_instructions: bool = True) -> str:
+    """The sentences of ``text`` that ask, without the context told around them.
+
+    People explain why they ask ("I'm preparing the carrier review. What share of ...?");
+    the explanation is not part of the query. A year the question points back to ("that
+    year") is carried over.
+
+    Example:
+        >>> question_sentences("We ran a promotion in 1996. What was revenue in May that year?")
+        'What was revenue in May 1996?'
+    """
+    parts: list[str] = []
+    for part in (p.strip() for p in _SENTENCE_END.split(text.strip())):
+        if parts and parts[-1].lower().endswith(_NOT_AN_END):
+            parts[-1] += " " + part  # "e.g. 0.05", "vs. 1996"
+        elif part:
+            parts.append(part)
+    if len(parts) < 2:
+        return text
+    asking = [p for p in parts if p.endswith("?")]
+    if not asking:
+        if ":" not in text:
+            return text
+        asking = [text.rsplit(":", 1)[1].strip()]
+    first = parts.index(asking[0]) if asking[0] in parts else len(parts)
+    if with_instructions:
+        # "… ? Show it as a percentage.": an instruction after the question shapes it
+        asking += [
+            p
+            for p in parts[first + 1 :]
+            if p not in asking and _words(p)[:1] and _words(p)[0] in _INSTRUCTING
+        ]
+        asking.sort(key=lambda p: parts.index(p) if p in parts else len(parts))
+    focus = " ".join(asking)
+    context = " ".join(p for p in parts if p not in asking)
+    years = set(_YEAR.findall(context))
+    if len(years) == 1 and not _YEAR.search(focus):
+        focus = re.sub(r"\b(?:that|the same) year\b", years.pop(), focus)
+    return focus
