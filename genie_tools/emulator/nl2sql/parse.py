@@ -57,13 +57,19 @@ _COMMON_WORDS = frozenset("none nothing other any no yes".split())
 
 _CHAT = frozenset(
     "hey hi hello thanks please quick quickly deck slide slides board meeting boss team "
-    "report email work working curious wondering guess basically kind honestly".split()
+    "report email work working curious wondering guess basically kind honestly review "
+    "ship ships cover covers travel travels flip side scorecard scorecards trend trends "
+    "zoom footprint".split()
 )
+
+
+# Words after which a value's spelling is a verb: "how many did we ship".
+_SUBJECTS = frozenset("we they you i".split())
 
 
 def _conversational(word: str) -> bool:
     """Words that colour a question without naming data: adverbs, participles, chat."""
-    return word in _CHAT or word.endswith(("ly", "ed", "ing"))
+    return word in _CHAT or word.endswith(("ly", "ed", "ing")) or "'" in word  # they've
 
 
 class QuestionParser:
@@ -265,6 +271,14 @@ class _Reading(RoleReading, FollowUpReading):
                     and not self._beside_value(i, options)
                 ):
                     continue  # "top", "all", "none" are words, not values (NONE is one)
+                if (
+                    kind == "value"
+                    and size == 1
+                    and self.raw[i] not in self.capitals
+                    and self.raw[i - 1 : i]
+                    and self.raw[i - 1] in _SUBJECTS
+                ):
+                    continue  # "did we ship by rail": a verb, not the SHIP mode
                 self.pieces.append(Piece(i, i + size, kind, [o for k, o in options]))
                 for k, o in options:
                     if k != kind:

@@ -39,6 +39,11 @@ def _count_name(table: Table | None) -> str:
     return f"{table.name.rsplit('.', 1)[1]}_count" if table is not None else ""
 
 
+_EARNING = frozenset(
+    "bring brought generate generated earn earned sell sold make made contribute contributed".split()
+)
+
+
 def _plain(number: float) -> int | float:
     return int(number) if number == int(number) else number
 
@@ -701,7 +706,9 @@ class RoleReading(PatternReading):
     def _asks_for_the_main_figure(self, intent: Intent) -> bool:
         """Whether the question asks for the headline figure ("top suppliers", "how much")."""
         ranked = self.superlative_at is not None and bool(intent.groups)
-        return ranked or "how much" in " ".join(self.raw)
+        # "what did the FURNITURE segment bring in each year": what it earned
+        earned = self.raw[0] == "what" and bool(set(self.raw) & _EARNING)
+        return ranked or earned or "how much" in " ".join(self.raw)
 
     def _measure_behind_value(self) -> Measure | None:
         """The measure a word read as a value may stand for ("returns by ship mode")."""
