@@ -30,7 +30,7 @@ from genie_tools.emulator.nl2sql.schema import (
 from genie_tools.emulator.nl2sql.text import (
     DEMONYMS,
     FILLER,
-    question_sentences,
+    question_readings,
     stem,
     stems,
     tokens,
@@ -167,22 +167,15 @@ class QuestionParser:
         Raises:
             Unanswerable: when the question writes, or cannot be mapped confidently.
         """
-        # The question without the context told around it, then without the instructions
-        # after it, then all of it (the context may hold what the question leaves out).
-        readings = dict.fromkeys(
-            [
-                question_sentences(question),
-                question_sentences(question, with_instructions=False),
-                question,
-            ]
-        )
-        *focused, whole = readings
-        for focus in focused:
+        refusal: Unanswerable | None = None
+        for reading in question_readings(question):
             try:
-                return _Reading(self, focus, previous).intent()
-            except Unanswerable:
-                continue
-        return _Reading(self, whole, previous).intent()
+                return _Reading(self, reading, previous).intent()
+            except Unanswerable as exc:
+                # the reason given is the one for the question as asked
+                refusal = exc if reading == question or refusal is None else refusal
+        assert refusal is not None
+        raise refusal
 
 
 class _Reading(RoleReading, FollowUpReading):

@@ -252,48 +252,77 @@ def _words(text: str) -> list[str]:
     return [w for w in tokens(text) if w not in ("please", "pls", "and", "then", "also")]
 
 
+_ASKING = frozenset(
+    "what what's which who whose how how's when where show give list can could would tell "
+    "is are was were do does did".split()
+)
 _INSTRUCTING = frozenset(
     "show use only just sort rank round give list exclude include limit express break split "
     "group order count restrict keep return display present".split()
 )
 
 
-def question_sentences(text: str, *, with_instructions: bool = True) -> str:
-    """The sentences of ``text`` that ask, without the context told around them.
-
-    People explain why they ask ("I'm preparing the carrier review. What share of ...?");
-    the explanation is not part of the query. A year the question points back to ("that
-    year") is carried over.
-
-    Example:
-        >>> question_sentences("We ran a promotion in 1996. What was revenue in May that year?")
-        'What was revenue in May 1996?'
-    """
+def _sentences(text: str) -> list[str]:
     parts: list[str] = []
     for part in (p.strip() for p in _SENTENCE_END.split(text.strip())):
         if parts and parts[-1].lower().endswith(_NOT_AN_END):
             parts[-1] += " " + part  # "e.g. 0.05", "vs. 1996"
         elif part:
             parts.append(part)
-    if len(parts) < 2:
-        return text
+    return parts
+
+
+def _without_lead_clause(sentence: str) -> str | None:
+    """ "For the carrier scorecards, what's the return rate ...": the part that asks."""
+    head, comma, rest = sentence.partition(", ")
+    words = _words(rest)
+    if (
+        comma
+        and words
+        and words[0] in _ASKING
+        and not (_words(head)[:1] and _words(head)[0] in _ASKING)
+    ):
+        return rest
+    return None
+
+
+def question_readings(text: str) -> list[str]:
+    """Ways to read ``text`` as a request, the most likely first.
+
+    People explain why they ask ("I'm preparing the carrier review. What share of ...?");
+    the explanation is not part of the query. The readings are: the asking sentences with
+    the instructions after them ("Show it as a percentage."), the asking sentences alone,
+    the instructions alone (after a rhetorical question), each without a lead-in clause
+    ("For my review, how was ..."), and the whole text. A year the question points back
+    to ("that year") is carried over from the context.
+
+    Example:
+        >>> question_readings("We ran a promotion in 1996. What was revenue in May that year?")
+        ['What was revenue in May 1996?', 'We ran a promotion in 1996. What was revenue in May that year?']
+    """
+    parts = _sentences(text)
     asking = [p for p in parts if p.endswith("?")]
-    if not asking:
-        if ":" not in text:
-            return text
+    if not asking and len(parts) > 1 and ":" in text:
         asking = [text.rsplit(":", 1)[1].strip()]
-    first = parts.index(asking[0]) if asking[0] in parts else len(parts)
-    if with_instructions:
-        # "… ? Show it as a percentage.": an instruction after the question shapes it
-        asking += [
-            p
-            for p in parts[first + 1 :]
-            if p not in asking and _words(p)[:1] and _words(p)[0] in _INSTRUCTING
-        ]
-        asking.sort(key=lambda p: parts.index(p) if p in parts else len(parts))
-    focus = " ".join(asking)
-    context = " ".join(p for p in parts if p not in asking)
-    years = set(_YEAR.findall(context))
-    if len(years) == 1 and not _YEAR.search(focus):
-        focus = re.sub(r"\b(?:that|the same) year\b", years.pop(), focus)
-    return focus
+    first = parts.index(asking[0]) if asking and asking[0] in parts else len(parts)
+    # "… ? Show it as a percentage.": an instruction after the question shapes it
+    told = [
+        p
+        for p in parts[first + 1 :]
+        if p not in asking and _words(p)[:1] and _words(p)[0] in _INSTRUCTING
+    ]
+    ordered = sorted(asking + told, key=lambda p: parts.index(p) if p in parts else len(parts))
+    candidates = [" ".join(ordered), " ".join(asking), " ".join(told)] if asking else []
+    out: list[str] = []
+    for focus in [*candidates, text]:
+        if not focus:
+            continue
+        context = " ".join(p for p in parts if p not in focus)
+        years = set(_YEAR.findall(context))
+        if len(years) == 1 and not _YEAR.search(focus):
+            focus = re.sub(r"\b(?:that|the same) year\b", years.pop(), focus)
+        out.append(focus)
+        clause = _without_lead_clause(focus)
+        if clause is not None:
+            out.append(clause)
+    return list(dict.fromkeys(out))
