@@ -81,6 +81,18 @@ class SqlWriter:
             lines.append("WHERE " + "\n  AND ".join(where))
         if group_by and intent.metrics:
             lines.append("GROUP BY " + ", ".join(group_by))
+        if intent.having:
+            conditions = [
+                f"{self._qualify(m.sql, alias)} {op} {literal(value)}"
+                for m, op, value in intent.having
+            ]
+            lines.append("HAVING " + " AND ".join(conditions))
+        if intent.count_groups and intent.metrics:
+            # "how many customers placed more than 20 orders": count the groups that qualify
+            keys = ",\n       ".join(s for s in select if not _is_metric(s, intent))
+            inner = "\n".join(["SELECT " + keys, *lines[1:]])
+            inner = "\n".join("  " + line for line in inner.splitlines())
+            return f"SELECT COUNT(*) AS {intent.metrics[0].name}\nFROM (\n{inner}\n) qualifying"
         order = self._order(intent, order_time)
         if order:
             lines.append("ORDER BY " + ", ".join(order))
@@ -91,7 +103,7 @@ class SqlWriter:
     # pieces ------------------------------------------------------------
     def _tables(self, intent: Intent) -> list[str]:
         needed: list[str] = []
-        for m in intent.metrics:
+        for m in [*intent.metrics, *(h[0] for h in intent.having)]:
             needed.extend(sorted(m.tables))
         for g in intent.groups:
             needed.append(g.column.table)
@@ -191,6 +203,10 @@ def condition_sql(f: Filter, ref: str) -> str:
         likes = [f"{ref} LIKE {literal('%' + str(v) + '%')}" for v in f.values]
         return likes[0] if len(likes) == 1 else "(" + " OR ".join(likes) + ")"
     return f"{ref} {f.op} {literal(f.values[0])}"
+
+
+def _is_metric(select_item: str, intent: Intent) -> bool:
+    return any(select_item.endswith(f" AS {m.name}") for m in intent.metrics)
 
 
 def _name(column: Column, fallback: str = "") -> str:

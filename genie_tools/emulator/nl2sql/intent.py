@@ -93,6 +93,10 @@ class Intent:
     follow-up they describe the filter rather than replace the figure."""
     listing: bool = False
     """Rows, not figures: "list the FURNITURE customers in PERU" (groups are the columns)."""
+    having: list[tuple[Metric, str, float]] = field(default_factory=list)
+    """Conditions on a group's figure: "brands with an average retail price above 1,415"."""
+    count_groups: bool = False
+    """Count the groups that qualify ("how many customers placed more than 20 orders")."""
 
     def copy(self) -> Intent:
         """A copy safe to modify (columns and tables are shared, not copied)."""
@@ -104,6 +108,8 @@ class Intent:
             descending=self.descending,
             rank_by_metric=self.rank_by_metric,
             listing=self.listing,
+            having=list(self.having),
+            count_groups=self.count_groups,
         )
 
 

@@ -39,6 +39,7 @@ def _count_name(table: Table | None) -> str:
     return f"{table.name.rsplit('.', 1)[1]}_count" if table is not None else ""
 
 
+_LINKS = frozenset("is was are were of at".split())
 _EARNING = frozenset(
     "bring brought generate generated earn earned sell sold make made contribute contributed".split()
 )
@@ -76,6 +77,11 @@ class RoleReading(PatternReading):
                 rule = next(o for o in piece.options if isinstance(o, Rule))
                 intent.filters.append(Filter(rule.column, "SQL", [rule.sql]))
                 continue
+            if piece.kind == "measure" and measure is not None:
+                having = self._having(piece, Metric.of(measure))
+                if having is not None:
+                    intent.having.append(having)  # "more than 20 orders"
+                    continue
             target = column or (dim.column if dim else None) or _single_column(measure, self.schema)
             condition = self._condition_on(piece, target)
             key_filter = self._key_named(piece, table)
@@ -126,6 +132,8 @@ class RoleReading(PatternReading):
             metrics = plain
         unique = {m.sql: (i, m) for i, m in reversed(metrics)}  # the same figure named twice
         intent.metrics = [m for _, m in sorted(unique.values(), key=lambda x: x[0])]
+        if intent.having:
+            self._qualifying_groups(intent)
         if not intent.metrics:
             spare = self._measure_behind_value()
             if spare is not None:
@@ -165,6 +173,54 @@ class RoleReading(PatternReading):
         self._percentages(intent)
         self._ranking(intent)
         return intent
+
+    def _having(self, piece: Piece, metric: Metric) -> tuple[Metric, str, float] | None:
+        """A condition on an aggregate: "more than 20 orders", "an average price above 1,415".
+
+        A count can only be compared per group; another measure only when the question
+        names its aggregate ("average retail price above"), else the rows are compared
+        ("parts with a retail price above 1,415").
+        """
+        is_count = metric.sql.strip().upper().startswith("COUNT(")
+        words = set(self.raw[max(0, piece.start - 1) : piece.end])
+        if not is_count and not words & {"average", "avg", "mean", "total", "sum", "combined"}:
+            return None
+        for c in self.compares:
+            gap = self.raw[piece.end : c[0]]
+            # "more than 20 orders", "an average price above 1,415", "... of over 1,000"
+            if 0 <= piece.start - c[0] - 2 <= 1 or (len(gap) <= 1 and set(gap) <= _LINKS):
+                self.compares.remove(c)
+                aggregated = self._aggregated(piece, metric)
+                return aggregated, c[1], _plain(c[2])
+        return None
+
+    def _qualifying_groups(self, intent: Intent) -> None:
+        """Shape a question with conditions on aggregates: the groups and what they show."""
+        shown = [h[0] for h in intent.having]
+        measured = {t for m in shown for t in m.tables}
+        if len(intent.groups) > 1:
+            # "in which countries do suppliers have an average balance above …": the
+            # suppliers are the rows averaged, not a group
+            intent.groups = [
+                g for g in intent.groups if g.with_key is None or g.column.table not in measured
+            ] or intent.groups
+        if intent.groups:
+            # "which brands have an average retail price above 1,415": brand and that average
+            grouped = {g.column.table for g in intent.groups}
+            others = [
+                m for m in intent.metrics if not (m.tables & grouped and "COUNT(" in m.sql.upper())
+            ]
+            intent.metrics = list({m.sql: m for m in [*shown, *others]}.values())
+            return
+        counted = next((m for m in intent.metrics if "COUNT(" in m.sql.upper()), None)
+        table = self.schema.tables.get(next(iter(counted.tables))) if counted else None
+        if counted is None or table is None or table.key is None:
+            intent.having = []  # nothing to group by: compare the rows instead
+            return
+        # "how many customers have placed more than 20 orders": customers that qualify
+        intent.groups = [self._group_for_column(table.key)]
+        intent.metrics = [counted]
+        intent.count_groups = True
 
     def _ranked_thing(self, intent: Intent) -> None:
         """Group by what follows the number in "the 5 countries whose suppliers …"."""
