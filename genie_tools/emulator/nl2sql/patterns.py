@@ -48,6 +48,16 @@ _ORDINALS = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, 
              "4th": 4, "last": 4}  # fmt: skip
 
 
+def _whole_year(values: list[object]) -> bool:
+    start, end = values
+    return (
+        isinstance(start, dt.date)
+        and isinstance(end, dt.date)
+        and (start.month, start.day, end.month, end.day) == (1, 1, 1, 1)
+        and end.year == start.year + 1
+    )
+
+
 def _plural_noun(raw: list[str], i: int) -> bool:
     """Whether the word at ``i`` reads as a plural noun ("customers", "countries")."""
     word = raw[i] if i < len(raw) else ""
@@ -376,6 +386,13 @@ class PatternReading(ReadingState):
             if self.times:
                 raise Unanswerable("This space has no date to filter on.")
             return
+        years = [v[0].year for op, v in self.times if op == "range" and _whole_year(v)]
+        if len(set(years)) >= 2 and len(years) == len(self.times):
+            # "the return rate in 1994 compared with 1993": each year, side by side
+            self.times = [("years", sorted(set(years)))]
+            if not any(g.grain for g in intent.groups):
+                name = "_".join(w for w in column.words if w != "date")
+                intent.groups.append(Group(column, "year", f"{name}_year".strip("_")))
         for op, values in self.times:
             if op == "range":
                 intent.filters.append(Filter(column, "RANGE", values, is_time=True))

@@ -67,6 +67,11 @@ def _without_lead_in(question: str) -> str:
     return question
 
 
+_INTERJECTIONS = frozenset(
+    "ok okay great thanks cool hmm hmmm alright nice perfect got well so right interesting".split()
+)
+
+
 def _four_digit_years(words: list[str]) -> list[str]:
     """Read two-digit years after "in", "for", … or at the end as 19xx ("rev by region 96")."""
     out = list(words)
@@ -84,6 +89,8 @@ class ReadingState:
         self.p = parser
         self.schema = parser.schema
         self.raw = _four_digit_years(tokens(_without_lead_in(question)))
+        while len(self.raw) > 2 and self.raw[0] in _INTERJECTIONS:
+            self.raw = self.raw[1:]  # "ok, show the average instead"
         self.st = [stem(t) for t in self.raw]
         self.used = [False] * len(self.raw)
         self.previous = previous
