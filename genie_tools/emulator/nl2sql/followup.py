@@ -125,9 +125,21 @@ class FollowUpReading(ReadingState):
                     out.groups.append(self._group_for_column(f.column))
             else:
                 kept.append(f)
+                # "brass parts" then "only the large ones": both words of one type value
+                kept += [
+                    x
+                    for x in same
+                    if x.op == f.op == "LIKE"
+                    and not words & {"instead", "rather"}
+                    and all(
+                        self.schema.words_combine(f.column, str(a), str(b))
+                        for a in x.values
+                        for b in f.values
+                    )
+                ]
                 if not f.is_time and f.op == "=":
                     out.groups = [g for g in out.groups if g.column is not f.column]
-            out.filters = kept
+            out.filters = [x for n, x in enumerate(kept) if x not in kept[:n]]
         if not (new.metrics and not new.weak):
             out.metrics = [self._restated(m) for m in out.metrics]
         if new.limit is not None:

@@ -11,6 +11,8 @@ engine ask instead of guess.
 
 from __future__ import annotations
 
+import re
+
 from genie_tools.emulator.nl2sql.followup import FollowUpReading
 from genie_tools.emulator.nl2sql.intent import (
     Intent,
@@ -262,6 +264,7 @@ class _Reading(RoleReading, FollowUpReading):
                     and self.raw[i] not in self.capitals
                     and len(kinds) == 1
                     and not self._beside_value(i, options)
+                    and not self._filtered_before(options)
                 ):
                     continue  # "top", "all", "none" are words, not values (NONE is one)
                 if (
@@ -311,6 +314,16 @@ class _Reading(RoleReading, FollowUpReading):
             and any(kind == "value" for kind, _ in self.p.phrases.get((self.st[k],), []))
             for k in range(i, i + size)
         )
+
+    def _filtered_before(self, options: list[tuple[str, object]]) -> bool:
+        """Whether the previous question filtered a column this word is a part of a value of.
+
+        After "brass parts", "only the large ones" means LARGE parts.
+        """
+        if self.previous is None:
+            return False
+        columns = {id(o.column) for _, o in options if isinstance(o, ValueRef) and o.op == "LIKE"}
+        return any(id(f.column) in columns and f.op == "LIKE" for f in self.previous.filters)
 
     def _beside_value(self, i: int, options: list[tuple[str, object]]) -> bool:
         """Whether an ordinary word stands next to a value of its column ("LARGE POLISHED")."""
@@ -371,6 +384,14 @@ class _Reading(RoleReading, FollowUpReading):
                 and said[0] in (spelled[0] + "n", spelled[0] + "an")
             ):
                 return True  # "african" customers are in AFRICA
+            if (
+                len(spelled) == 1
+                and len(said) == 1
+                and said[0] == spelled[0] + "s"
+                and re.search(rf"\b{re.escape(said[0])}\b", self.question, re.I)
+                and not re.search(rf"\b{re.escape(said[0])}\b", self.question)
+            ):
+                return True  # "the Americas" (a name, capitalised): AMERICA
             return spelled == tuple(said)
         return said[-1] in (ref.word, ref.word + "s", ref.word + "es")
 

@@ -206,6 +206,7 @@ class SpaceSchema:
         self.values: dict[tuple[str, ...], list[ValueRef]] = defaultdict(list)
         # code-like values of columns too large to index, by prefix: "clerk#" -> o_clerk
         self.codes: dict[str, tuple[Column, str]] = {}
+        self.distinct: dict[int, list[str]] = {}  # indexed columns' values, by id(column)
         self._index_values(cursor)  # may add word-part dimensions
         self._index_meanings()
         for refs in self.values.values():
@@ -309,6 +310,7 @@ class SpaceSchema:
                     continue
                 self._index_column_values(col, [str(r[0]) for r in rows])
                 self._word_parts(col, [str(r[0]) for r in rows])
+                self.distinct[id(col)] = [str(r[0]).upper() for r in rows]
 
     def _code_shape(self, col: Column, sample: list[str]) -> None:
         """Remember columns of codes like ``Clerk#000000951``: "Clerk#000000088" names a row."""
@@ -428,6 +430,14 @@ class SpaceSchema:
         return rules
 
     # lookups -----------------------------------------------------------
+    def words_combine(self, column: Column, first: str, second: str) -> bool:
+        """Whether one value of ``column`` holds both words ("LARGE" and "BRASS" do)."""
+        a, b = first.upper(), second.upper()
+        return any(
+            a in words and b in words
+            for words in (v.split() for v in self.distinct.get(id(column), []))
+        )
+
     def column_by_path(self, path: str) -> Column | None:
         """A column from ``catalog.schema.table.column``."""
         table_name, _, column = path.rpartition(".")
