@@ -228,6 +228,14 @@ class _Reading(RoleReading, FollowUpReading):
             return merged
         if not fresh.metrics and not fresh.listing:
             raise Unanswerable("I could not tell which figure you want.")
+        if (
+            fresh.weak
+            and not self.count_at
+            and not (fresh.groups or fresh.filters or fresh.limit or self.aggs)
+            and not (self.superlatives or self.raw[0] == "when")
+        ):
+            # "how are our suppliers doing?": a subject, but nothing asked of it
+            raise Unanswerable("I could not tell what you want to know about them.")
         return fresh
 
     def _phrases(self, min_size: int) -> None:
