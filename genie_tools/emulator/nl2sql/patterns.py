@@ -141,7 +141,10 @@ class PatternReading(ReadingState):
         for j in range(len(raw) - 3):
             if (
                 raw[j] in MONTHS
-                and raw[j + 1] in ("to", "through", "until", "till", "-")
+                and (
+                    raw[j + 1] in ("to", "through", "until", "till", "-")
+                    or (raw[j + 1] == "and" and raw[j - 1 : j] == ["between"])
+                )
                 and raw[j + 2] in MONTHS
                 and re.fullmatch(r"(19|20)\d\d", raw[j + 3])
                 and MONTHS[raw[j]] < MONTHS[raw[j + 2]]
@@ -413,6 +416,7 @@ class PatternReading(ReadingState):
             for i in (range(self.time_at - 4, self.time_at) if self.time_at is not None else [])
             if i >= 0 and self.raw[i].endswith("ed")
         }  # "shipped in 1995", "shipped by AIR in 1995"
+        near |= {i - 1 for i in near if i > 0}  # "orders placed in 1997": the order date
         in_measures = {
             i for p in self.pieces if p.kind == "measure" for i in range(p.start, p.end)
         } - near
