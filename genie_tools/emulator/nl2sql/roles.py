@@ -719,6 +719,11 @@ class RoleReading(PatternReading):
     def _wants_group(self, piece: Piece) -> bool:
         if set(self.raw[max(0, piece.start - 2) : piece.start]) & {"all", "any"}:
             return False
+        if self.raw[max(0, piece.start - 2) : piece.start] in (
+            ["across", "every"],
+            ["over", "every"],
+        ):
+            return False  # "the value of brass parts across every supplier": all of them
         if piece.start > 0 and self.raw[piece.start - 1] in ("for", "among", "amongst"):
             return False  # "stock value by nation for suppliers in AMERICA": whose, not a group
         if self._agent_by(piece.start):
