@@ -41,7 +41,8 @@ def _count_name(table: Table | None) -> str:
 
 _LINKS = frozenset("is was are were of at".split())
 _EARNING = frozenset(
-    "bring brought generate generated earn earned sell sold make made contribute contributed".split()
+    "bring brought generate generated earn earned sell sold make made contribute "
+    "contributed".split()
 )
 
 

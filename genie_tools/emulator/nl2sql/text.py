@@ -118,7 +118,8 @@ ABBREVIATIONS = {
     "mos": "months", "mth": "month", "mths": "months", "qtr": "quarter", "qtrs": "quarters",
     "cust": "customer", "custs": "customers", "supp": "supplier", "supps": "suppliers",
     "num": "number", "tot": "total", "avg.": "average", "vs.": "versus", "info": "information",
-    "dept": "department", "incl": "including", "inclusive": "including", "pct": "percent", "perc": "percent", "approx": "approximately",
+    "dept": "department", "incl": "including", "inclusive": "including",
+    "pct": "percent", "perc": "percent", "approx": "approximately",
 }  # fmt: skip
 
 
@@ -273,7 +274,7 @@ def _sentences(text: str) -> list[str]:
 
 
 def _without_lead_clause(sentence: str) -> str | None:
-    """ "For the carrier scorecards, what's the return rate ...": the part that asks."""
+    """The part that asks, after a lead-in clause ("For the scorecards, what's ...")."""
     head, comma, rest = sentence.partition(", ")
     words = _words(rest)
     if (
@@ -297,8 +298,10 @@ def question_readings(text: str) -> list[str]:
     to ("that year") is carried over from the context.
 
     Example:
-        >>> question_readings("We ran a promotion in 1996. What was revenue in May that year?")
-        ['What was revenue in May 1996?', 'We ran a promotion in 1996. What was revenue in May that year?']
+        >>> question_readings("We ran a promotion in 1996. What was revenue that year?")[0]
+        'What was revenue 1996?'
+        >>> question_readings("For my review, how was revenue split by region?")
+        ['For my review, how was revenue split by region?', 'how was revenue split by region?']
     """
     parts = _sentences(text)
     asking = [p for p in parts if p.endswith("?")]
