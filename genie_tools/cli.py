@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import textwrap
 import time
 import uuid
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
+import click
 import typer
 from rich.console import Console
 from rich.syntax import Syntax
@@ -24,8 +26,16 @@ app = typer.Typer(
 console = Console()
 
 
-@app.command()
+emulator_app = typer.Typer(
+    help="Run the local Genie-compatible server until interrupted, or a command below.",
+    add_completion=False,
+)
+app.add_typer(emulator_app, name="emulator")
+
+
+@emulator_app.callback(invoke_without_command=True)
 def emulator(
+    ctx: typer.Context,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port (0 picks a free one).")] = 8765,
     data_dir: Annotated[
@@ -43,7 +53,21 @@ def emulator(
         str | None, typer.Option(help="Bearer token to accept (random when not given).")
     ] = None,
 ) -> None:
-    """Run the local Genie-compatible server until interrupted."""
+    """Run the local Genie-compatible server until interrupted, or a command below."""
+    if ctx.invoked_subcommand is not None:
+        given = [
+            f"--{name.replace('_', '-')}"
+            for name in ctx.params
+            if ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE
+        ]
+        if given:
+            raise typer.BadParameter(
+                f"{', '.join(given)} only apply to serving; give "
+                f"{ctx.invoked_subcommand!r} its own options after its name "
+                f"(genie-tools emulator {ctx.invoked_subcommand} --help)",
+                param_hint=given[0],
+            )
+        return
     from genie_tools.emulator import GenieEmulator
 
     emu = GenieEmulator(
@@ -62,6 +86,94 @@ def emulator(
     for space in emu.config.spaces:
         print(f"  space {space.id}  {space.title}", flush=True)
     emu.serve_forever()
+
+
+@emulator_app.command("eval")
+def eval_(
+    file: Annotated[
+        Path, typer.Argument(help="NL→SQL eval set YAML (e.g. tests/eval/nl2sql.yaml).")
+    ],
+    misses: Annotated[
+        bool, typer.Option("--misses", help="List every missed turn with the SQL given.")
+    ] = False,
+    spaces: Annotated[
+        Path | None, typer.Option(help="YAML file with a top-level spaces: list to use instead.")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="Emulator YAML config (spaces, data) to score against.")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the scores and misses as JSON.")
+    ] = False,
+) -> None:
+    """Score an NL→SQL eval set against the emulator, through the real SDK."""
+    from pydantic import ValidationError
+
+    from genie_tools.emulator import EmulatorConfig, GenieEmulator, load_spaces
+    from genie_tools.emulator.evaluation import duckdb_reference, load_eval_set, run_eval
+
+    eval_set = _load_yaml(file, "FILE", load_eval_set, "an eval set like tests/eval/nl2sql.yaml")
+    cfg = (
+        _load_yaml(config, "--config", EmulatorConfig.from_file, "an emulator config")
+        if config is not None
+        else EmulatorConfig()
+    )
+    if spaces is not None:
+        chosen = _load_yaml(spaces, "--spaces", load_spaces, "a spaces file (spaces: [...])")
+        try:
+            cfg = EmulatorConfig.model_validate({**cfg.model_dump(), "spaces": chosen})
+        except ValidationError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--spaces") from None
+    titles = {s.title: s.id for s in cfg.spaces}
+    unknown = sorted({c.space for c in eval_set.cases} - titles.keys())
+    if unknown:
+        raise typer.BadParameter(
+            f"{file} asks spaces the emulator does not have: {unknown}; known: "
+            f"{sorted(titles)} (declare them with --spaces or --config)",
+            param_hint="FILE",
+        )
+    started = time.perf_counter()
+    with console.status("Starting Genie (the local emulator generates TPC-H on first start)…"):
+        emu = GenieEmulator(speed=0, qpm=1_000_000, config=cfg).start()
+    try:
+        with (
+            duckdb_reference(emu) as reference,
+            console.status(f"Replaying {len(eval_set.cases)} cases through the SDK…"),
+        ):
+            report = run_eval(emu.workspace_client(), eval_set, reference, titles)
+    finally:
+        emu.stop()
+    seconds = time.perf_counter() - started
+    if as_json:
+        print(json.dumps({"file": str(file), **report.summary(), "seconds": round(seconds, 2)}))
+        return
+    print(report.table())
+    if misses:
+        print(f"\n{len(report.misses)} missed turns:")
+        for o in report.misses:
+            scope = "in scope" if o.expected_sql is not None else "out of scope"
+            print(f"\n{o.case}#{o.turn} ({scope}) {o.question!r}: {o.detail}")
+            for label, sql in (("given", o.sql), ("expected", o.expected_sql)):
+                print(f"  {label}:")
+                print(textwrap.indent((sql or "(no SQL)").strip(), "    "))
+    console.print(
+        f"[dim]{len(report.outcomes)} turns of {len(eval_set.cases)} cases in {seconds:.1f} s[/dim]"
+    )
+
+
+def _load_yaml(path: Path, hint: str, load: Any, what: str) -> Any:
+    """``load(path)``, or a usage error that says what is wrong and what to give instead."""
+    import yaml
+    from pydantic import ValidationError
+
+    if not path.is_file():
+        raise typer.BadParameter(
+            f"no such file: {str(path)!r}; give the path of {what}", param_hint=hint
+        )
+    try:
+        return load(path)
+    except (yaml.YAMLError, ValidationError, ValueError) as exc:
+        raise typer.BadParameter(f"{path} is not {what}: {exc}", param_hint=hint) from None
 
 
 DEMO_SCRIPT = (

@@ -10,8 +10,7 @@ from typing import Any
 
 import pytest
 
-from genie_tools.emulator import GenieEmulator
-from genie_tools.emulator.data import default_data_dir, ensure_tpch
+from genie_tools.emulator import GenieEmulator, evaluation
 
 pytest_plugins = ["pytester", "postgres_fixture"]
 
@@ -67,21 +66,10 @@ def sales_space(emu: GenieEmulator) -> str:
 
 
 @pytest.fixture(scope="session")
-def duckdb_reference() -> Iterator[Callable[[str], list[tuple[Any, ...]]]]:
+def duckdb_reference(emu: GenieEmulator) -> Iterator[Callable[[str], list[tuple[Any, ...]]]]:
     """Run Databricks SQL on an independent DuckDB connection over the same TPC-H file."""
-    import duckdb
-    import sqlglot
-
-    path = ensure_tpch(default_data_dir(), 0.1)
-    con = duckdb.connect(":memory:")
-    con.execute(f"ATTACH '{path}' AS samples (READ_ONLY)")
-
-    def run(databricks_sql: str) -> list[tuple[Any, ...]]:
-        sql = sqlglot.transpile(databricks_sql, read="databricks", write="duckdb")[0]
-        return con.execute(sql).fetchall()
-
-    yield run
-    con.close()
+    with evaluation.duckdb_reference(emu) as run:
+        yield run
 
 
 def answer(w: Any, msg: Any) -> tuple[str, Any]:

@@ -19,12 +19,17 @@ import decimal
 import itertools
 import math
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from genie_tools.emulator.runner import GenieEmulator
 
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "QUERY_RESULT_EXPIRED"}
 
@@ -208,25 +213,81 @@ class Report:
         ok, total = self._score(False)
         return ok / total if total else 0.0
 
-    def table(self) -> str:
-        """A markdown table per space and per shape."""
-        lines = ["| group | in-scope correct | out-of-scope clarified |", "|---|---|---|"]
+    def _groups(self) -> Iterator[tuple[str, str, tuple[int, int], tuple[int, int]]]:
+        """(by, key, in-scope (correct, total), out-of-scope (clarified, total)) per group."""
         for by in ("space", "shape"):
             keys = sorted(set((self.case_space if by == "space" else self.case_shape).values()))
             for key in keys:
-                a, n = self._score(True, key, by)
-                c, m = self._score(False, key, by)
-                cells = [
-                    f"{a}/{n} ({a / n:.0%})" if n else "-",
-                    f"{c}/{m} ({c / m:.0%})" if m else "-",
-                ]
-                lines.append(f"| {by}: {key} | {cells[0]} | {cells[1]} |")
+                yield by, key, self._score(True, key, by), self._score(False, key, by)
+
+    @property
+    def misses(self) -> list[TurnOutcome]:
+        """The turns judged wrong, in the order they ran."""
+        return [o for o in self.outcomes if not o.correct]
+
+    def table(self) -> str:
+        """A markdown table per space and per shape."""
+        lines = ["| group | in-scope correct | out-of-scope clarified |", "|---|---|---|"]
+        for by, key, (a, n), (c, m) in self._groups():
+            cells = [
+                f"{a}/{n} ({a / n:.0%})" if n else "-",
+                f"{c}/{m} ({c / m:.0%})" if m else "-",
+            ]
+            lines.append(f"| {by}: {key} | {cells[0]} | {cells[1]} |")
         a, n = self._score(True)
         c, m = self._score(False)
         lines.append(
             f"| **all** | **{a}/{n} ({a / max(n, 1):.1%})** | **{c}/{m} ({c / max(m, 1):.1%})** |"
         )
         return "\n".join(lines)
+
+    def summary(self) -> dict[str, Any]:
+        """The scores and the misses as plain data (``genie-tools emulator eval --json``)."""
+        a, n = self._score(True)
+        c, m = self._score(False)
+        groups: dict[str, dict[str, Any]] = {"space": {}, "shape": {}}
+        for by, key, (ga, gn), (gc, gm) in self._groups():
+            groups[by][key] = {
+                "in_scope": {"correct": ga, "total": gn},
+                "out_of_scope": {"clarified": gc, "total": gm},
+            }
+        return {
+            "cases": len(self.case_space),
+            "turns": len(self.outcomes),
+            "in_scope": {"correct": a, "total": n, "accuracy": self.in_scope_accuracy},
+            "out_of_scope": {"clarified": c, "total": m, "rate": self.clarification_rate},
+            "by_space": groups["space"],
+            "by_shape": groups["shape"],
+            "misses": [asdict(o) for o in self.misses],
+        }
+
+
+@contextmanager
+def duckdb_reference(emulator: GenieEmulator) -> Iterator[Callable[[str], list[tuple[Any, ...]]]]:
+    """The referee: ``run(databricks_sql) -> rows`` over the emulator's data, in DuckDB.
+
+    The SQL is transpiled as the emulator transpiles it, but runs on a connection of
+    its own (the same files, attached read-only), so the referee never shares state
+    with the server it judges.
+
+    Example:
+        >>> with GenieEmulator(speed=0) as emu, duckdb_reference(emu) as run:  # doctest: +SKIP
+        ...     run("SELECT COUNT(*) FROM samples.tpch.orders")
+        [(150000,)]
+    """
+    from genie_tools.emulator.data import Database
+    from genie_tools.emulator.engine import to_duckdb
+
+    db = Database(emulator.config.data, emulator.data_dir)
+
+    def run(databricks_sql: str) -> list[tuple[Any, ...]]:
+        rows: list[tuple[Any, ...]] = db.cursor().execute(to_duckdb(databricks_sql)).fetchall()
+        return rows
+
+    try:
+        yield run
+    finally:
+        db.close()
 
 
 def ask(w: Any, space_id: str, question: str, conversation_id: str | None) -> Any:

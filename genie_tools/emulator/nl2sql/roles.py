@@ -161,6 +161,8 @@ class RoleReading(PatternReading):
         ):
             intent.metrics = self._when(intent) or intent.metrics
         self._coded_values(intent)
+        if self.in_the_red and not intent.metrics:
+            self._negative_balance(intent)  # "which suppliers in BRAZIL are in the red"
         self._listing(intent)
         self._ranked_thing(intent)
         self._on_average(intent)
@@ -718,8 +720,10 @@ class RoleReading(PatternReading):
                 intent.limit = 1
 
     def _wants_group(self, piece: Piece) -> bool:
-        if set(self.raw[max(0, piece.start - 2) : piece.start]) & {"all", "any"}:
+        if set(self.raw[max(0, piece.start - 2) : piece.start]) & {"all", "any", "entire", "whole"}:
             return False
+        if self.raw[piece.end : piece.end + 1] == ["history"]:
+            return False  # "over the entire order history": all of it
         if self.raw[max(0, piece.start - 2) : piece.start] in (
             ["across", "every"],
             ["over", "every"],
@@ -734,9 +738,14 @@ class RoleReading(PatternReading):
             self.raw[0] in ("list", "show") and piece.start <= 3
         ):
             return True
-        if piece.start > 0 and self.raw[piece.start - 1] in ("and", ",", "&"):
-            earlier = [p for p in self.pieces if p.end <= piece.start - 1]
-            if earlier and earlier[-1].end == piece.start - 1 and self._wants_group(earlier[-1]):
+        start = piece.start
+        while (qualifier := next((p for p in self.pieces if p.end == start), None)) is not None:
+            if not self._qualifies_next(qualifier):
+                break
+            start = qualifier.start  # "and customer region": past the qualifier
+        if start > 0 and self.raw[start - 1] in ("and", ",", "&"):
+            earlier = [p for p in self.pieces if p.end <= start - 1]
+            if earlier and earlier[-1].end == start - 1 and self._wants_group(earlier[-1]):
                 return True
         return self._near(piece.start, {"for"}, 1) and self._near(piece.start, {"each", "every"}, 2)
 

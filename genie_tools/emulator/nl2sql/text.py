@@ -86,7 +86,7 @@ FILLER = frozenset(
     breakdown sorted ordering descending ascending shown displayed onwards onward forward
     spend spends spent spending tie ties tied cost costs costing gap gaps sell sells
     earn earns earned earning pay paid paying worth pls plz thx right rather stuff
-    altogether cumulative elapsed elapse elapses ones""".split()
+    altogether cumulative elapsed elapse elapses ones terms history base""".split()
 )  # fmt: skip
 
 
