@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from rich.console import Console
 from rich.syntax import Syntax
@@ -58,12 +57,12 @@ def emulator(
         given = [
             f"--{name.replace('_', '-')}"
             for name in ctx.params
-            if ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE
+            if getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"
         ]
         if given:
             raise typer.BadParameter(
-                f"{', '.join(given)} only apply to serving; give "
-                f"{ctx.invoked_subcommand!r} its own options after its name "
+                f"{', '.join(given)}: serving options, which {ctx.invoked_subcommand!r} "
+                f"does not take; give it its own options after its name "
                 f"(genie-tools emulator {ctx.invoked_subcommand} --help)",
                 param_hint=given[0],
             )
@@ -107,8 +106,6 @@ def eval_(
     ] = False,
 ) -> None:
     """Score an NL→SQL eval set against the emulator, through the real SDK."""
-    from pydantic import ValidationError
-
     from genie_tools.emulator import EmulatorConfig, GenieEmulator, load_spaces
     from genie_tools.emulator.evaluation import duckdb_reference, load_eval_set, run_eval
 
@@ -122,7 +119,7 @@ def eval_(
         chosen = _load_yaml(spaces, "--spaces", load_spaces, "a spaces file (spaces: [...])")
         try:
             cfg = EmulatorConfig.model_validate({**cfg.model_dump(), "spaces": chosen})
-        except ValidationError as exc:
+        except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--spaces") from None
     titles = {s.title: s.id for s in cfg.spaces}
     unknown = sorted({c.space for c in eval_set.cases} - titles.keys())
@@ -153,9 +150,11 @@ def eval_(
         for o in report.misses:
             scope = "in scope" if o.expected_sql is not None else "out of scope"
             print(f"\n{o.case}#{o.turn} ({scope}) {o.question!r}: {o.detail}")
-            for label, sql in (("given", o.sql), ("expected", o.expected_sql)):
+            given = o.sql or "(no SQL)"
+            expected = o.expected_sql or "(no SQL: a clarification)"
+            for label, sql in (("given", given), ("expected", expected)):
                 print(f"  {label}:")
-                print(textwrap.indent((sql or "(no SQL)").strip(), "    "))
+                print(textwrap.indent(sql.strip(), "    "))
     console.print(
         f"[dim]{len(report.outcomes)} turns of {len(eval_set.cases)} cases in {seconds:.1f} s[/dim]"
     )
@@ -164,7 +163,6 @@ def eval_(
 def _load_yaml(path: Path, hint: str, load: Any, what: str) -> Any:
     """``load(path)``, or a usage error that says what is wrong and what to give instead."""
     import yaml
-    from pydantic import ValidationError
 
     if not path.is_file():
         raise typer.BadParameter(
@@ -172,7 +170,7 @@ def _load_yaml(path: Path, hint: str, load: Any, what: str) -> Any:
         )
     try:
         return load(path)
-    except (yaml.YAMLError, ValidationError, ValueError) as exc:
+    except (yaml.YAMLError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
         raise typer.BadParameter(f"{path} is not {what}: {exc}", param_hint=hint) from None
 
 

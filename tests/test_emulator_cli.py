@@ -1,7 +1,8 @@
-"""The ``genie-tools`` command (emulator, demo) and the ``genie_emulator`` pytest plugin."""
+"""The ``genie-tools`` command (emulator, emulator eval, demo) and the pytest plugin."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -287,3 +288,182 @@ def test_pytest_plugin_fixture_and_marker(
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--strict-markers", "-v")
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(["*test_marker_options PASSED*"])
+
+
+TINY_EVAL = """
+version: 1
+cases:
+  - id: region-then-1996
+    space: "Sales & revenue"
+    shape: follow_up
+    turns:
+      - question: "What was total revenue for each region?"
+        sql: |
+          SELECT r.r_name, SUM(l.l_extendedprice * (1 - l.l_discount)) AS revenue
+          FROM samples.tpch.orders o
+          JOIN samples.tpch.lineitem l ON l.l_orderkey = o.o_orderkey
+          JOIN samples.tpch.customer c ON c.c_custkey = o.o_custkey
+          JOIN samples.tpch.nation n ON n.n_nationkey = c.c_nationkey
+          JOIN samples.tpch.region r ON r.r_regionkey = n.n_regionkey
+          GROUP BY r.r_name
+      - question: "only 1996"
+        sql: |
+          SELECT r.r_name, SUM(l.l_extendedprice * (1 - l.l_discount)) AS revenue
+          FROM samples.tpch.orders o
+          JOIN samples.tpch.lineitem l ON l.l_orderkey = o.o_orderkey
+          JOIN samples.tpch.customer c ON c.c_custkey = o.o_custkey
+          JOIN samples.tpch.nation n ON n.n_nationkey = c.c_nationkey
+          JOIN samples.tpch.region r ON r.r_regionkey = n.n_regionkey
+          WHERE o.o_orderdate >= DATE '1996-01-01' AND o.o_orderdate < DATE '1997-01-01'
+          GROUP BY r.r_name
+  - id: orders-wrong-year
+    space: "Sales & revenue"
+    shape: count
+    turns:
+      - question: "How many orders were placed in 1996?"
+        # deliberately the wrong year: this turn must be reported as a miss
+        sql: SELECT COUNT(*) FROM samples.tpch.orders WHERE year(o_orderdate) = 1995
+  - id: weather
+    space: "Supply chain"
+    shape: out_of_scope
+    turns:
+      - question: "What's the weather going to be like in Rotterdam tomorrow?"
+        sql: null
+"""
+
+
+def _eval(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [GENIE_TOOLS, "emulator", "eval", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "GENIE_TOOLS_CACHE_DIR": CACHE_DIR, "COLUMNS": "200"},
+    )
+
+
+@pytest.fixture
+def tiny_eval(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(TINY_EVAL, encoding="utf-8")
+    return path
+
+
+def test_eval_command_prints_the_table_and_the_misses(tiny_eval: Path) -> None:
+    done = _eval(str(tiny_eval), "--misses")
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "| space: Sales & revenue | 2/3 (67%) | - |" in out
+    assert "| space: Supply chain | - | 1/1 (100%) |" in out
+    assert "| shape: follow_up | 2/2 (100%) | - |" in out
+    assert "| shape: count | 0/1 (0%) | - |" in out
+    assert "| **all** | **2/3 (66.7%)** | **1/1 (100.0%)** |" in out
+    assert "1 missed turns:" in out
+    assert (
+        "orders-wrong-year#0 (in scope) 'How many orders were placed in 1996?': different result"
+    ) in out
+    given = out.split("  given:\n", 1)[1].split("  expected:\n", 1)[0]
+    assert "samples.tpch.orders" in given
+    assert "1996" in given
+    assert "year(o_orderdate) = 1995" in out.split("  expected:\n", 1)[1]
+    assert "4 turns of 3 cases in" in out
+    # without --misses, only the table and the footer
+    assert "missed" not in _eval(str(tiny_eval)).stdout
+
+
+def test_eval_command_json_summary(tiny_eval: Path) -> None:
+    done = _eval(str(tiny_eval), "--json")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["file"] == str(tiny_eval)
+    assert (summary["cases"], summary["turns"]) == (3, 4)
+    assert summary["in_scope"] == {"correct": 2, "total": 3, "accuracy": pytest.approx(2 / 3)}
+    assert summary["out_of_scope"] == {"clarified": 1, "total": 1, "rate": 1.0}
+    assert summary["by_space"]["Supply chain"] == {
+        "in_scope": {"correct": 0, "total": 0},
+        "out_of_scope": {"clarified": 1, "total": 1},
+    }
+    assert summary["by_shape"]["follow_up"]["in_scope"] == {"correct": 2, "total": 2}
+    [miss] = summary["misses"]
+    assert (miss["case"], miss["turn"], miss["detail"]) == (
+        "orders-wrong-year",
+        0,
+        "different result",
+    )
+    assert miss["question"] == "How many orders were placed in 1996?"
+    assert "1996" in miss["sql"]
+    assert miss["correct"] is False
+
+
+def test_eval_command_with_own_spaces(tmp_path: Path) -> None:
+    spaces = {
+        "spaces": [
+            {
+                "id": "cli-orders",
+                "title": "CLI orders",
+                "tables": [{"name": "samples.tpch.orders"}],
+                "example_sqls": [
+                    {
+                        "question": "How many orders are there?",
+                        "sql": "SELECT COUNT(*) AS n FROM samples.tpch.orders",
+                    }
+                ],
+            }
+        ]
+    }
+    cases = {
+        "cases": [
+            {
+                "id": "count",
+                "space": "CLI orders",
+                "shape": "count",
+                "turns": [
+                    {
+                        "question": "How many orders are there?",
+                        "sql": "SELECT COUNT(*) FROM samples.tpch.orders",
+                    }
+                ],
+            }
+        ]
+    }
+    (tmp_path / "spaces.yaml").write_text(yaml.safe_dump(spaces), encoding="utf-8")
+    (tmp_path / "eval.yaml").write_text(yaml.safe_dump(cases), encoding="utf-8")
+    # the bundled spaces do not have it: a usage error naming what to do
+    refused = _eval(str(tmp_path / "eval.yaml"))
+    assert refused.returncode == 2
+    assert "asks spaces the emulator does not have: ['CLI orders']" in refused.stderr
+    assert "--spaces" in refused.stderr
+    done = _eval(str(tmp_path / "eval.yaml"), "--spaces", str(tmp_path / "spaces.yaml"), "--json")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["in_scope"]["correct"] == summary["in_scope"]["total"] == 1
+    assert summary["misses"] == []
+
+
+def test_eval_command_refuses_a_missing_or_invalid_file(tmp_path: Path) -> None:
+    missing = _eval(str(tmp_path / "nope.yaml"))
+    assert missing.returncode == 2
+    assert "no such file" in missing.stderr
+    assert "give the path of an eval set like tests/eval/nl2sql.yaml" in missing.stderr
+    assert "Traceback" not in missing.stderr
+    for name, text in [
+        ("broken.yaml", "cases: [\n"),  # not YAML
+        ("shapeless.yaml", "cases:\n  - id: x\n    space: Supply chain\n"),  # not an eval set
+    ]:
+        (tmp_path / name).write_text(text, encoding="utf-8")
+        invalid = _eval(str(tmp_path / name))
+        assert invalid.returncode == 2, invalid.stdout
+        assert f"{tmp_path / name} is not an eval set like tests/eval/nl2sql.yaml" in (
+            invalid.stderr
+        )
+        assert "Traceback" not in invalid.stderr
+    # serving options before the subcommand would be ignored: refused instead
+    misplaced = subprocess.run(
+        [GENIE_TOOLS, "emulator", "--speed", "1", "eval", str(tmp_path / "broken.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert misplaced.returncode == 2
+    assert "--speed: serving options, which 'eval' does not take" in misplaced.stderr

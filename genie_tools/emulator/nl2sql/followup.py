@@ -11,6 +11,7 @@ from genie_tools.emulator.nl2sql.intent import (
     Intent,
     Metric,
     counted_condition,
+    more_is_worse,
     percent_of,
 )
 from genie_tools.emulator.nl2sql.reading import ReadingState, _candidates
@@ -44,6 +45,15 @@ class FollowUpReading(ReadingState):
         }:
             return True  # "add the late delivery rate as a percentage next to it"
         return self.raw[0] in _FOLLOW_CUES and ("instead" in self.raw or len(self.raw) <= 8)
+
+    def _asks_for_one(self, superlative_at: int) -> bool:
+        """Whether "which … the most" asks for one ("which of those years was the worst")."""
+        verbs = set(self.raw[:superlative_at])
+        if verbs & {"was", "is", "has"}:
+            return True
+        if verbs & {"were", "are", "have"}:
+            return False
+        return not self._plural_after(superlative_at)
 
     def _adds_beside(self) -> bool:
         """Whether the question puts a figure beside the previous one ("next to it")."""
@@ -145,6 +155,17 @@ class FollowUpReading(ReadingState):
         if new.limit is not None:
             out.limit = new.limit
             out.rank_by_metric = True
+        elif (
+            self.superlative_at is not None
+            and out.groups
+            and self.raw[0] in ("which", "what", "who")
+            and self._asks_for_one(self.superlative_at)
+        ):
+            # "which mode is the slowest?", "which of those years was the worst?": the one
+            out.limit, out.rank_by_metric = 1, True
+            word = self.raw[self.superlative_at]
+            if word in ("worst", "best") and out.metrics:
+                new.descending = (word == "worst") == more_is_worse(out.metrics[0])
         if new.descending is not None:
             out.descending = new.descending
             if out.groups and new.limit is None:

@@ -134,6 +134,19 @@ class ReadingState:
     def _piece_between(self, start: int, end: int) -> bool:
         return any(start < p.start < end for p in self.pieces)
 
+    def _plural_after(self, index: int) -> bool:
+        """Whether the thing ranked is plural.
+
+        "which nations" asks for all of them ranked, "which country" for the one; the
+        ranked thing is the first dimension or table named after the superlative.
+        """
+        ranked = [p for p in self.pieces if _candidates(p)[1] or _candidates(p)[2]]
+        after = [p for p in ranked if p.start > index] or ranked
+        if not after:
+            return False
+        word = self.raw[after[0].end - 1]
+        return word.endswith("s") and not word.endswith("ss")
+
     def _group_for_column(self, col: Column, grain: str | None = None, name: str = "") -> Group:
         table = self.schema.tables[col.table]
         indexed = any(r.column is col for refs in self.schema.values.values() for r in refs)

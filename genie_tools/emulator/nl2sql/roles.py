@@ -761,19 +761,6 @@ class RoleReading(PatternReading):
         participles = {"held", "made", "sold", "bought", "owned", "taken", "given", "run", "kept"}
         return before in participles or before.endswith("ed")
 
-    def _plural_after(self, index: int) -> bool:
-        """Whether the thing ranked is plural.
-
-        "which nations" asks for all of them ranked, "which country" for the one; the
-        ranked thing is the first dimension or table named after the superlative.
-        """
-        ranked = [p for p in self.pieces if _candidates(p)[1] or _candidates(p)[2]]
-        after = [p for p in ranked if p.start > index] or ranked
-        if not after:
-            return False
-        word = self.raw[after[0].end - 1]
-        return word.endswith("s") and not word.endswith("ss")
-
     def _asks_for_the_main_figure(self, intent: Intent) -> bool:
         """Whether the question asks for the headline figure ("top suppliers", "how much")."""
         ranked = self.superlative_at is not None and bool(intent.groups)
