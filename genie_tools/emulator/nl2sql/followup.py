@@ -6,6 +6,8 @@ about the average instead of the total".
 
 from __future__ import annotations
 
+import re
+
 from genie_tools.emulator.nl2sql.intent import (
     Filter,
     Intent,
@@ -97,6 +99,12 @@ class FollowUpReading(ReadingState):
         adding = (
             bool(words & {"add", "also", "plus", "include", "too"}) or self._adds_beside()
         ) and "instead" not in words
+        # "show that as a percentage of all shipments": the whole named, the part restated
+        of_the_whole = bool(words & {"percentage", "percent", "share", "%"}) and all(
+            re.fullmatch(r"\s*COUNT\(\s*\*\s*\)\s*", m.sql, re.I) for m in new.metrics
+        )
+        if of_the_whole and any(counted_condition(m) for m in out.metrics):
+            new.metrics = []
         if new.metrics and not new.weak:
             out.metrics = out.metrics + new.metrics if adding else new.metrics
         elif self.aggs:
@@ -126,6 +134,10 @@ class FollowUpReading(ReadingState):
                 ]
         union = bool(words & {"compare", "with", "also", "add", "plus", "versus", "vs"})
         for f in new.filters:
+            dated = next((x for x in out.filters if x.is_time), None)
+            if f.is_time and dated is not None and not self._date_mentions():
+                # "lines received in 1996" then "and for 1997?": still the receipt date
+                f = Filter(dated.column, f.op, f.values, True)
             same = [x for x in out.filters if x.column is f.column or (x.is_time and f.is_time)]
             kept = [x for x in out.filters if x not in same]
             if union and same and f.op in ("=", "IN") and all(x.op in ("=", "IN") for x in same):

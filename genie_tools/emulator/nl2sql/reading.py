@@ -147,6 +147,36 @@ class ReadingState:
         word = self.raw[after[0].end - 1]
         return word.endswith("s") and not word.endswith("ss")
 
+    def _date_mentions(self) -> list[tuple[int, Column]]:
+        """Where the question names a date column ("shipped", "received", "order date")."""
+        # words inside a measure name ("late deliveries") name no date, unless a verb stands
+        # right before the date itself ("line items shipped in 1995")
+        near = {
+            i
+            for i in (range(self.time_at - 4, self.time_at) if self.time_at is not None else [])
+            if i >= 0 and self.raw[i].endswith("ed")
+        }  # "shipped in 1995", "shipped by AIR in 1995"
+        near |= {i - 1 for i in near if i > 0}  # "orders placed in 1997": the order date
+        in_measures = {
+            i for p in self.pieces if p.kind == "measure" for i in range(p.start, p.end)
+        } - near
+        # a value's words name no date: "DELIVER IN PERSON" is an instruction, not receipt
+        in_measures |= {i for p in self.pieces if p.kind == "value" for i in range(p.start, p.end)}
+        generic = {"year", "quarter", "month", "date", "day", "week"}
+        found: list[tuple[int, Column]] = []
+        for col in self.schema.date_columns:
+            triggers = {stem(w) for w in col.words} - generic
+            for dim in self.schema.dimensions:
+                if dim.column is col:
+                    triggers |= {w for p in dim.phrases for w in p} - generic
+            found += [
+                (i, col)
+                for i, s in enumerate(self.st)
+                if i not in in_measures
+                and (s in triggers or any(len(t) >= 4 and s.startswith(t) for t in triggers))
+            ]
+        return sorted(found, key=lambda x: x[0])
+
     def _group_for_column(self, col: Column, grain: str | None = None, name: str = "") -> Group:
         table = self.schema.tables[col.table]
         indexed = any(r.column is col for refs in self.schema.values.values() for r in refs)
