@@ -392,12 +392,11 @@ class PatternReading(ReadingState):
         years = [v[0].year for op, v in self.times if op == "range" and _whole_year(v)]
         if len(set(years)) >= 2 and len(years) == len(self.times):
             self.times = [("years", sorted(set(years)))]
-        if any(op == "years" for op, _ in self.times):
-            # "the return rate in 1994 compared with 1993", "compare 1995 and 1996 revenue
-            # for each region": each year, side by side
-            if not any(g.grain for g in intent.groups):
-                name = "_".join(w for w in column.words if w != "date")
-                intent.groups.append(Group(column, "year", f"{name}_year".strip("_")))
+        # "the return rate in 1994 compared with 1993", "compare 1995 and 1996 revenue for
+        # each region": each year, side by side
+        if any(op == "years" for op, _ in self.times) and not any(g.grain for g in intent.groups):
+            name = "_".join(w for w in column.words if w != "date")
+            intent.groups.append(Group(column, "year", f"{name}_year".strip("_")))
         for op, values in self.times:
             if op == "range":
                 intent.filters.append(Filter(column, "RANGE", values, is_time=True))

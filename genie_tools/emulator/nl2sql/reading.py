@@ -166,6 +166,8 @@ class ReadingState:
         found: list[tuple[int, Column]] = []
         for col in self.schema.date_columns:
             triggers = {stem(w) for w in col.words} - generic
+            # "Date the order was placed": "placed in 1996" names the order date
+            told = {stem(w) for w in tokens(col.comment) if w.endswith("ed") and len(w) > 4}
             for dim in self.schema.dimensions:
                 if dim.column is col:
                     triggers |= {w for p in dim.phrases for w in p} - generic
@@ -173,7 +175,11 @@ class ReadingState:
                 (i, col)
                 for i, s in enumerate(self.st)
                 if i not in in_measures
-                and (s in triggers or any(len(t) >= 4 and s.startswith(t) for t in triggers))
+                and (
+                    s in triggers
+                    or any(len(t) >= 4 and s.startswith(t) for t in triggers)
+                    or (s in told and self.raw[i].endswith("ed"))
+                )
             ]
         return sorted(found, key=lambda x: x[0])
 

@@ -33,6 +33,7 @@ from genie_tools.emulator.nl2sql.reading import (
     _single_column,
 )
 from genie_tools.emulator.nl2sql.schema import Column, Dimension, Measure, Rule, Table, ValueRef
+from genie_tools.emulator.nl2sql.text import MONTHS
 
 
 def _count_name(table: Table | None) -> str:
@@ -618,18 +619,29 @@ class RoleReading(PatternReading):
         """
         refs = [o for o in piece.options if isinstance(o, ValueRef)]
         named: set[str] = set()
+        distance: dict[str, int] = {}  # how far from the value each table is named
         for other in self.pieces:
             measure, _, table, _ = _candidates(other)
+            tables: set[str] = set()
             if other.kind == "entity" and table is not None:
-                named.add(table.name)
+                tables = {table.name}
             elif other.kind == "measure" and measure is not None:
-                named |= measure.tables
+                tables = set(measure.tables)
+            named |= tables
+            gap = max(other.start - piece.end, piece.start - other.end, 0)
+            for t in tables:
+                distance[t] = min(distance.get(t, gap), gap)
         if not named and self.previous is not None:
             # "just the ones still open" after "how many orders ...": the orders
             named = {t for m in self.previous.metrics for t in m.tables}
         best = [r for r in refs if r.rank == refs[0].rank]
         if len({id(r.column) for r in best}) > 1:
-            return next((r for r in best if r.column.table in named), refs[0])
+            # "fully fulfilled orders (status F)": the status of the orders named beside it
+            near = sorted(
+                (r for r in best if r.column.table in named),
+                key=lambda r: distance.get(r.column.table, len(self.raw)),
+            )
+            return near[0] if near else refs[0]
         if refs[0].rank == 1 and named and refs[0].column.table not in named:
             # "line items still open": "still open" is an order's status, "open" a line's
             shorter = [
@@ -755,11 +767,22 @@ class RoleReading(PatternReading):
         if "by" not in window:
             return False
         at = index - 1 - window[::-1].index("by")
+        while at > 1 and self.used[at - 1] and self._is_time_word(at - 1):
+            at -= 1  # "orders placed in December 1997 by MACHINERY customers"
         if at <= 0 or self.used[at - 1] or self.raw[at + 1] in ("each", "every"):
             return False  # "units sold by priority": the verb belongs to a measure
         before = self.raw[at - 1]
         participles = {"held", "made", "sold", "bought", "owned", "taken", "given", "run", "kept"}
         return before in participles or before.endswith("ed")
+
+    def _is_time_word(self, i: int) -> bool:
+        word = self.raw[i]
+        return (
+            word in MONTHS
+            or bool(re.fullmatch(r"(19|20)\d\d|q[1-4]|h[12]", word))
+            or word in ("in", "during", "of", "the", "first", "second", "third", "fourth")
+            or word in ("quarter", "half", "year")
+        )
 
     def _asks_for_the_main_figure(self, intent: Intent) -> bool:
         """Whether the question asks for the headline figure ("top suppliers", "how much")."""
