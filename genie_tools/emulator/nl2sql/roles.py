@@ -623,10 +623,13 @@ class RoleReading(PatternReading):
         for other in self.pieces:
             measure, _, table, _ = _candidates(other)
             tables: set[str] = set()
+            _, dim, _, column = _candidates(other)
             if other.kind == "entity" and table is not None:
                 tables = {table.name}
             elif other.kind == "measure" and measure is not None:
                 tables = set(measure.tables)
+            elif other.kind in ("dimension", "column") and (dim or column):
+                tables = {(dim.column if dim else column).table}  # type: ignore[union-attr]
             named |= tables
             gap = max(other.start - piece.end, piece.start - other.end, 0)
             for t in tables:
@@ -767,7 +770,7 @@ class RoleReading(PatternReading):
         if "by" not in window:
             return False
         at = index - 1 - window[::-1].index("by")
-        while at > 1 and self.used[at - 1] and self._is_time_word(at - 1):
+        while at > 1 and self._is_time_word(at - 1):
             at -= 1  # "orders placed in December 1997 by MACHINERY customers"
         if at <= 0 or self.used[at - 1] or self.raw[at + 1] in ("each", "every"):
             return False  # "units sold by priority": the verb belongs to a measure
