@@ -334,8 +334,17 @@ class _Reading(RoleReading, FollowUpReading):
         return any(id(f.column) in columns and f.op == "LIKE" for f in self.previous.filters)
 
     def _beside_value(self, i: int, options: list[tuple[str, object]]) -> bool:
-        """Whether an ordinary word stands next to a value of its column ("LARGE POLISHED")."""
+        """Whether an ordinary word stands next to a value of its column ("LARGE POLISHED").
+
+        Or before the name of its column's table: "large parts" are LARGE ones.
+        """
         columns = {id(o.column) for _, o in options if isinstance(o, ValueRef)}
+        tables = {o.column.table for _, o in options if isinstance(o, ValueRef)}
+        if i + 1 < len(self.st) and any(
+            kind == "entity" and getattr(o, "name", None) in tables
+            for kind, o in self.p.phrases.get((self.st[i + 1],), [])
+        ):
+            return True
         for j in (i - 1, i + 1):
             if 0 <= j < len(self.st) and len(self.raw[j]) >= 3:
                 for kind, o in self.p.phrases.get((self.st[j],), []):

@@ -568,7 +568,12 @@ class RoleReading(PatternReading):
         for c in self.compares:
             if 0 <= c[0] - piece.end <= 1 or 0 <= piece.start - c[0] - 2 <= 1:
                 self.compares.remove(c)
-                return Filter(column, c[1], [c[2]])
+                value = c[2]
+                if "fraction" in column.comment.lower() and re.search(
+                    rf"\b{re.escape(format(_plain(value)))}\s*%", self.question
+                ):
+                    value = round(value / 100, 6)  # "a discount of 8% or more": 0.08
+                return Filter(column, c[1], [_plain(value)])
         before = set(self.raw[max(0, piece.start - 2) : piece.start])
         if "negative" in before:
             return Filter(column, "<", [0])

@@ -137,6 +137,8 @@ def stem(word: str) -> str:
             word = word[:-1]
     if word.endswith("e") and len(word) > 4 and not word.endswith("ee"):
         return word[:-1]  # receive / received, place / placed
+    if len(word) == 5 and word.endswith("ed") and word[1] in "aeiouy" and word[2] not in "aeiou":
+        return word[:-1]  # sized / size, dated / date (not owned / owne)
     for suffix in ("ing", "ed"):
         if word.endswith(suffix) and len(word) > len(suffix) + 2:
             word = word[: -len(suffix)]
