@@ -32,7 +32,15 @@ from genie_tools.emulator.nl2sql.reading import (
     _candidates,
     _single_column,
 )
-from genie_tools.emulator.nl2sql.schema import Column, Dimension, Measure, Rule, Table, ValueRef
+from genie_tools.emulator.nl2sql.schema import (
+    Column,
+    Dimension,
+    Measure,
+    Rule,
+    SpaceSchema,
+    Table,
+    ValueRef,
+)
 from genie_tools.emulator.nl2sql.text import MONTHS
 
 
@@ -45,6 +53,13 @@ _EARNING = frozenset(
     "bring brought generate generated earn earned sell sold make made contribute "
     "contributed".split()
 )
+
+
+def _single_metric_column(metric: Metric, schema: SpaceSchema) -> Column | None:
+    """The column a metric aggregates when it is one column (``SUM(s_acctbal)``)."""
+    match = re.fullmatch(r"\s*\w+\(\s*(\w+)\s*\)\s*", metric.sql)
+    owners = schema.columns.get(match.group(1).lower(), []) if match else []
+    return next((c for c in owners if c.table in metric.tables), None)
 
 
 def _plain(number: float) -> int | float:
@@ -262,11 +277,21 @@ class RoleReading(PatternReading):
         asks_rows = self.raw[0] in ("list", "show", "display", "give", "find", "which", "who")
         if not asks_rows or self.count_at or self.superlatives or self.aggs:
             return
-        if any(not m.name.endswith("_count") for m in intent.metrics) or not intent.filters:
+        compared = {
+            id(f.column) for f in intent.filters if f.op in (">", ">=", "<", "<=", "BETWEEN")
+        }
+        conditions = [  # "suppliers with a balance over 9k": a condition, not a figure
+            m
+            for m in intent.metrics
+            if (c := _single_metric_column(m, self.schema)) and id(c) in compared
+        ]
+        metrics = [m for m in intent.metrics if m not in conditions]
+        if any(not m.name.endswith("_count") for m in metrics) or not intent.filters:
             return
-        if intent.metrics and not intent.weak:
+        if metrics and not intent.weak and not conditions:
             return
         tables = [t for p in self.pieces if (t := _candidates(p)[2]) is not None]
+        tables += [self.schema.tables[t] for m in conditions for t in sorted(m.tables)]
         if not tables or (tables[0].label is None and tables[0].key is None):
             return
         table = tables[0]
@@ -920,6 +945,8 @@ class RoleReading(PatternReading):
         The words beside the counted rows may describe a declared count of matching rows
         of the same table (late deliveries); then that is the figure.
         """
+        if counted_condition(intent.metrics[0]) is not None:
+            return  # "returned lines" already names a subset
         evidence = self.schema.evidence
         words = self._evidence(without=piece)
         tables = intent.metrics[0].tables
