@@ -371,7 +371,14 @@ class RoleReading(PatternReading):
         )
         if sorting:
             return  # "sort that by revenue, highest first": a direction, not a MAX
-        per_group = bool({"each", "every", "per"} & set(self.raw))
+        per_group = any(  # "for each manufacturer", not "what they charge per unit"
+            word in ("each", "every", "per")
+            and any(
+                p.start in (i + 1, i + 2) and (_candidates(p)[1] or _candidates(p)[2])
+                for p in self.pieces
+            )
+            for i, word in enumerate(self.raw)
+        )
         if intent.groups and len({d for _, d in self.superlatives}) < 2 and not per_group:
             # one superlative with groups ranks them ("which region has the most"), but
             # "the lowest cost for each manufacturer" is the lowest within each group
@@ -934,8 +941,17 @@ class RoleReading(PatternReading):
         matched = sum(1 for w in set(words) if evidence.explains(best, w))
         # a superlative that is one of its own words ("the cheapest supplier") says a lot
         said = {self.st[i] for i, _ in self.superlatives}
-        matched += sum(1 for w in said if w in evidence.profiles[best][0])
-        if matched < 2 or best_score < 1.3 * second:
+        own = sum(1 for w in said if w in evidence.profiles[best][0])
+        matched += own
+        runner_up = ranked[1][1] if len(ranked) > 1 else None
+        # ahead of the next, or the only one the superlative names ("cheapest" is the
+        # minimum cost's word, not the average cost's)
+        margin = (
+            1.0
+            if own and runner_up is not None and not said & evidence.profiles[runner_up][0]
+            else 1.3
+        )
+        if matched < 2 or best_score < margin * second:
             return None
         return self.schema.measures[best]
 
