@@ -153,7 +153,7 @@ class ReadingState:
         # right before the date itself ("line items shipped in 1995")
         near = {
             i
-            for i in (range(self.time_at - 4, self.time_at) if self.time_at is not None else [])
+            for i in (range(self.time_at - 5, self.time_at) if self.time_at is not None else [])
             if i >= 0 and self.raw[i].endswith("ed")
         }  # "shipped in 1995", "shipped by AIR in 1995"
         near |= {i - 1 for i in near if i > 0}  # "orders placed in 1997": the order date

@@ -62,6 +62,14 @@ def _single_metric_column(metric: Metric, schema: SpaceSchema) -> Column | None:
     return next((c for c in owners if c.table in metric.tables), None)
 
 
+_COUNT_ROWS = re.compile(r"\s*COUNT\(\s*\*\s*\)\s*", re.I)
+
+
+def _named_before(pieces: list[Piece], index: int) -> bool:
+    """Whether a table is named before ``index`` ("of the orders …, how many …")."""
+    return any(p.kind == "entity" and p.end <= index for p in pieces)
+
+
 def _plain(number: float) -> int | float:
     return int(number) if number == int(number) else number
 
@@ -484,25 +492,64 @@ class RoleReading(PatternReading):
     def _rows_with_at_least_one(self, intent: Intent) -> None:
         """Read "how many orders had at least one late delivery" as orders with such a line.
 
-        Counting orders (distinct keys) over their lines with the counted condition as a
-        filter gives the orders that have at least one matching line.
+        Counting orders (distinct keys) over their lines, with the lines' condition as a
+        filter, gives the orders that have at least one matching line. The condition is a
+        counted measure named ("late delivery"), filters on the lines ("shipped by MAIL"),
+        or the measure the words after "at least one" describe ("item arrive late").
         """
         text = " ".join(self.raw)
-        if len(intent.metrics) != 2 or not re.search(r"\bat least (one|1|a)\b|\bany\b", text):
+        if not re.search(r"\bat least (one|1|a|an)\b|\bany\b", text):
             return
         keyed = [m for m in intent.metrics if re.match(r"\s*COUNT\(\s*DISTINCT", m.sql, re.I)]
-        parts = [(m, c) for m in intent.metrics if (c := counted_condition(m)) is not None]
-        if len(keyed) != 1 or len(parts) != 1:
+        if not keyed and self.count_at:
+            # "of the orders placed in 1994, how many ended up with at least one late …"
+            named = [t for p in self.pieces if p.kind == "entity" and (t := _candidates(p)[2])]
+            if named and named[0].key is not None and _named_before(self.pieces, self.count_at[0]):
+                keyed = [self._count(named[0])]
+        if len(keyed) != 1:
             return
-        metric, condition = parts[0]
-        named = [w.lower() for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", condition)]
-        column = next(
-            (c for w in named for c in self.schema.columns.get(w, []) if c.table in metric.tables),
-            None,
-        )
-        if column is not None:
+        counted = keyed[0]
+        conditions: list[tuple[Metric, str]] = []
+        for m in intent.metrics:
+            if m is counted:
+                continue
+            if (c := counted_condition(m)) is not None:
+                conditions.append((m, c))
+            elif not (_COUNT_ROWS.fullmatch(m.sql) and not m.tables & counted.tables):
+                return  # another figure asked for: not this shape
+        filtered_rows = any(f.column.table not in counted.tables for f in intent.filters)
+        if not conditions and self.exists_at is not None and not filtered_rows:
+            words = evidence_words(" ".join(self.raw[self.exists_at :]))
+            evidence = self.schema.evidence
+            ranked = [
+                (score, k)
+                for score, k in evidence.ranked(words)
+                if counted_condition(Metric.of(self.schema.measures[k])) is not None
+            ]
+            if (
+                ranked
+                and ranked[0][0] >= 2.0
+                and (len(ranked) == 1 or ranked[0][0] >= 1.3 * ranked[1][0])
+            ):
+                described = Metric.of(self.schema.measures[ranked[0][1]])
+                conditions.append((described, counted_condition(described) or ""))
+        if not conditions and not filtered_rows:
+            return
+        for metric, condition in conditions:
+            named = [w.lower() for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", condition)]
+            column = next(
+                (
+                    c
+                    for w in named
+                    for c in self.schema.columns.get(w, [])
+                    if c.table in metric.tables
+                ),
+                None,
+            )
+            if column is None:
+                return
             intent.filters.append(Filter(column, "SQL", [condition]))
-            intent.metrics = keyed
+        intent.metrics = [counted]
 
     def _qualifies_next(self, piece: Piece) -> bool:
         """Whether this word only qualifies the next.
