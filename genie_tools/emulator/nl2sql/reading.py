@@ -157,6 +157,8 @@ class ReadingState:
             if i >= 0 and self.raw[i].endswith("ed")
         }  # "shipped in 1995", "shipped by AIR in 1995"
         near |= {i - 1 for i in near if i > 0}  # "orders placed in 1997": the order date
+        if self.time_at is not None and self.raw[self.time_at].isdigit():
+            near.add(self.time_at + 1)  # "1992 shipments": the year of the shipments
         in_measures = {
             i for p in self.pieces if p.kind == "measure" for i in range(p.start, p.end)
         } - near

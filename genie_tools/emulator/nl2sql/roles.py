@@ -426,10 +426,9 @@ class RoleReading(PatternReading):
                 percent_of(m, share=False) if is_rate(m) else m for m in intent.metrics
             ]
         elif (
-            intent.groups
-            and len(intent.metrics) == 1
+            len(intent.metrics) == 1
             and declared is not None
-            and not said & {"share", "all", "total", "overall"}
+            and (not intent.groups or not said & {"share", "all", "total", "overall"})
         ):
             # "what percentage of shipments were late, by ship year": the rate in each group
             intent.metrics = [percent_of(declared, share=False)]
@@ -444,8 +443,8 @@ class RoleReading(PatternReading):
     def _after_percentage_of(self, piece: Piece) -> bool:
         """Whether the piece names the whole of "what percentage of <the rows>"."""
         start = piece.start - 2
-        if start > 0 and self.raw[start] in ("the", "all", "our"):
-            start -= 1
+        while start > 0 and (self.raw[start] in ("the", "all", "our") or self._is_time_word(start)):
+            start -= 1  # "what percentage of 1992 shipments"
         return start >= 0 and self.raw[start : start + 2] in (
             ["percentage", "of"], ["percent", "of"], ["share", "of"], ["proportion", "of"],
             ["fraction", "of"],
@@ -981,6 +980,14 @@ class RoleReading(PatternReading):
         evidence = self.schema.evidence
         words = self._evidence()
         ranked = evidence.ranked(words)
+        if {"percent", "percentage", "%", "pct"} & set(self.raw):
+            # "what percentage of line items arrived after the promised date": a rate
+            ranked = [
+                (score, k)
+                for score, k in ranked
+                if is_rate(Metric.of(self.schema.measures[k]))
+                or counted_condition(Metric.of(self.schema.measures[k])) is not None
+            ]
         if not ranked or ranked[0][0] < 3.0:
             return None
         best_score, best = ranked[0]
