@@ -253,16 +253,27 @@ class RoleReading(PatternReading):
         """Group by what follows the number in "the 5 countries whose suppliers …"."""
         if self.limit_at is None or intent.groups:
             return
-        for piece in self.pieces:
-            if piece.start > self.limit_at and piece.kind != "value":
-                _, dim, table, column = _candidates(piece)
-                group = self._group(dim, table) if (dim or table) else None
-                if group is None and column is not None and column.kind == "string":
-                    group = self._group_for_column(column, None, " ".join(column.words))
-                if group is not None:
-                    intent.groups.append(group)
-                    intent.rank_by_metric = True
-                    intent.metrics = [m for m in intent.metrics if m.name != _count_name(table)]
+        among = [  # "among customers in GERMANY who …, which 5 brought in the least": them
+            p
+            for p in self.pieces
+            if p.end <= self.limit_at
+            and p.start > 0
+            and self.raw[p.start - 1] in ("among", "of", "the")
+            and self.raw[0] in ("among", "of")
+            and p.kind != "value"
+        ]
+        after = next(
+            (p for p in self.pieces if p.start > self.limit_at and p.kind != "value"), None
+        )
+        for piece in [p for p in (after, *among[:1]) if p is not None]:
+            _, dim, table, column = _candidates(piece)
+            group = self._group(dim, table) if (dim or table) else None
+            if group is None and column is not None and column.kind == "string":
+                group = self._group_for_column(column, None, " ".join(column.words))
+            if group is not None:
+                intent.groups.append(group)
+                intent.rank_by_metric = True
+                intent.metrics = [m for m in intent.metrics if m.name != _count_name(table)]
                 return
 
     def _coded_values(self, intent: Intent) -> None:
@@ -818,6 +829,8 @@ class RoleReading(PatternReading):
                 intent.limit = 1
 
     def _wants_group(self, piece: Piece) -> bool:
+        if self.raw[piece.start - 1 : piece.start] in (["that"], ["this"], ["same"]):
+            return False  # "the least revenue that year": the year named before
         if set(self.raw[max(0, piece.start - 2) : piece.start]) & {"all", "any", "entire", "whole"}:
             return False
         if self.raw[piece.end : piece.end + 1] == ["history"]:
