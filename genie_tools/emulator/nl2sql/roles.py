@@ -149,6 +149,8 @@ class RoleReading(PatternReading):
             if set(self.raw[max(0, i - 2) : i]) & {"for", "among", "across"} and len(metrics) > 1
         }  # fmt: skip
         metrics = [(i, m) for i, m in metrics if i not in context] or metrics
+        # "among customers who placed orders": a population, whose words describe no figure
+        self._context = {i for i in context if "among" in self.raw[max(0, i - 2) : i]}
         plain = [(i, m) for i, m in metrics if i not in self._weak]
         intent.weak = bool(metrics) and not plain
         if self.raw[0] in ("only", "just", "for", "excluding") or self.raw[:2] == ["and", "for"]:
@@ -266,7 +268,16 @@ class RoleReading(PatternReading):
             (p for p in self.pieces if p.start > self.limit_at and p.kind != "value"), None
         )
         for piece in [p for p in (after, *among[:1]) if p is not None]:
-            _, dim, table, column = _candidates(piece)
+            measure, dim, table, column = _candidates(piece)
+            if piece in among and table is None and measure is not None:
+                # "among customers who placed orders in 1997": the customers, not their count
+                table = next(
+                    (o for k, o in self.p.phrases.get((self.st[piece.start],), [])
+                     if k == "entity" and isinstance(o, Table)),
+                    None,
+                )  # fmt: skip
+                if table is not None:
+                    intent.metrics = [m for m in intent.metrics if m.sql != measure.sql]
             group = self._group(dim, table) if (dim or table) else None
             if group is None and column is not None and column.kind == "string":
                 group = self._group_for_column(column, None, " ".join(column.words))
@@ -923,8 +934,12 @@ class RoleReading(PatternReading):
         if without is not None:
             spoken -= set(range(without.start, without.end))
         for piece in self.pieces:
-            if piece.kind not in ("measure", "column") or _ambiguous(piece):
-                spoken -= set(range(piece.start, piece.end))
+            if (
+                piece.kind not in ("measure", "column")
+                or _ambiguous(piece)
+                or piece.start in getattr(self, "_context", set())
+            ):
+                spoken -= set(range(piece.start, piece.end))  # "among customers who …": whose
         inside = {i for p in self.pieces for i in range(p.start, p.end)}
         inside |= {i for i, _ in self.superlatives}  # "cheapest", "longest" say something
         spoken -= {i for i, used in enumerate(self.used) if used and i not in inside}
