@@ -48,6 +48,24 @@ class FollowUpReading(ReadingState):
             return True  # "add the late delivery rate as a percentage next to it"
         return self.raw[0] in _FOLLOW_CUES and ("instead" in self.raw or len(self.raw) <= 8)
 
+    def _narrowed_count(self, metric: Metric) -> Metric:
+        """A row count narrowed by the word of a counted measure: "only the late ones".
+
+        After "how many shipments …", "only the late ones" counts late deliveries (the
+        declared count of matching rows whose name starts with "late").
+        """
+        if not re.fullmatch(r"\s*COUNT\(\s*\*\s*\)\s*", metric.sql, re.I) or len(self.raw) > 6:
+            return metric
+        for measure in self.schema.measures:
+            counted = Metric.of(measure)
+            if (
+                counted_condition(counted) is not None
+                and measure.tables == metric.tables
+                and measure.phrases[0][0] in self.st
+            ):
+                return counted
+        return metric
+
     def _asks_for_one(self, superlative_at: int) -> bool:
         """Whether "which … the most" asks for one ("which of those years was the worst")."""
         verbs = set(self.raw[:superlative_at])
@@ -105,6 +123,8 @@ class FollowUpReading(ReadingState):
         )
         if of_the_whole and any(counted_condition(m) for m in out.metrics):
             new.metrics = []
+        if not new.metrics or new.weak:
+            out.metrics = [self._narrowed_count(m) for m in out.metrics]
         if new.metrics and not new.weak:
             out.metrics = out.metrics + new.metrics if adding else new.metrics
         elif self.aggs:
