@@ -34,6 +34,11 @@ class FollowUpReading(ReadingState):
             return True
         if set(self.raw[:4]) & {"that", "those", "them", "their", "it", "these", "its"}:
             return True
+        text = " ".join(self.raw)
+        if re.search(
+            r"\b(that|the same) (year|quarter|month|period)\b|\b(those|them|there)\b", text
+        ):
+            return True  # "and what was the late rate for MAIL that year?"
         if self._adds_beside():
             return True  # "put net revenue next to it"
         if self.raw[0] == "now" or "ones" in self.raw:
@@ -179,8 +184,7 @@ class FollowUpReading(ReadingState):
                         for b in f.values
                     )
                 ]
-                if not f.is_time and f.op == "=":
-                    out.groups = [g for g in out.groups if g.column is not f.column]
+                # "just for MAIL" after "by ship mode" keeps the mode column beside its figure
             out.filters = [x for n, x in enumerate(kept) if x not in kept[:n]]
         if not (new.metrics and not new.weak):
             out.metrics = [self._restated(m) for m in out.metrics]
