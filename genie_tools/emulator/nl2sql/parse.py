@@ -441,7 +441,11 @@ class _Reading(RoleReading, FollowUpReading):
         ]
         outside = [w for w in unknown if not self._known(w)]
         soft = all(_conversational(w) for w in outside) and len(outside) <= 3
-        understood = (fresh.metrics and not fresh.weak) or self.previous is not None
+        understood = (
+            (fresh.metrics and not fresh.weak)
+            or self.previous is not None
+            or (bool(fresh.metrics) and bool(self.count_at))  # "how many of our parts ship …"
+        )
         if outside and not (soft and understood):
             words = ", ".join(repr(w) for w in outside[:3])
             raise Unanswerable(f"I don't know what {words} refers to in this space.")

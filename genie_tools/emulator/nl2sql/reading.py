@@ -91,6 +91,10 @@ class ReadingState:
         self.raw = _four_digit_years(tokens(_without_lead_in(question)))
         while len(self.raw) > 2 and self.raw[0] in _INTERJECTIONS:
             self.raw = self.raw[1:]  # "ok, show the average instead"
+        for i in range(len(self.raw) - 2):
+            if self.raw[i + 1] == "by" and self.raw[i] == self.raw[i + 2]:
+                self.raw[i : i + 3] = ["by", self.raw[i], ""]  # "quarter by quarter"
+        self.raw = [w for w in self.raw if w]
         self.st = [stem(t) for t in self.raw]
         self.used = [False] * len(self.raw)
         self.previous = previous
