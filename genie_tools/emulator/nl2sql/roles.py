@@ -435,6 +435,15 @@ class RoleReading(PatternReading):
         said = set(self.raw) | ({"%"} if loose_percent else set())
         rates = [m for m in intent.metrics if is_rate(m)]
         if not said & {"percent", "percentage", "%", "pct", "share", "proportion"}:
+            if not said & {"fraction", "ratio", "decimal"}:
+                # "the return rate": the declared fraction, and beside it the percentage
+                # the space's examples show it as ("… AS return_rate_pct")
+                shown = {m.sql for m in self.schema.measures if m.as_percent}
+                intent.metrics = [
+                    x
+                    for m in intent.metrics
+                    for x in ([m, percent_of(m, share=False)] if m.sql in shown else [m])
+                ]
             return
         counted = [m for m in intent.metrics if counted_condition(m) is not None]
         declared = self._rate_for(counted[0]) if len(counted) == 1 else None

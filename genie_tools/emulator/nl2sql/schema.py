@@ -97,6 +97,7 @@ class Measure:
     phrases: list[tuple[str, ...]]
     tables: set[str]
     about: str = ""  # its description, read as evidence for it
+    as_percent: bool = False  # the space's example SQL shows this rate as a percentage
 
 
 @dataclass(eq=False)
@@ -213,6 +214,7 @@ class SpaceSchema:
             refs.sort(key=lambda r: r.rank)
         self.rules: dict[tuple[str, ...], Rule] = self._read_rules(space.instructions)
         self._add_defined_figures(space.instructions)
+        self._mark_percent_rates()
         self.evidence = self._measure_evidence(space.instructions)
         self.date_columns = [c for t in self.tables.values() for c in t.columns.values()
                              if c.kind == "date"]  # fmt: skip
@@ -244,6 +246,22 @@ class SpaceSchema:
             tables = {t.name for t in self.tables.values() if any(set(w) <= said for w in t.words)}
             tables = set(sorted(tables)[:1]) if tables else set()
         return Measure(name, sql, phrases, tables, about)
+
+    def _mark_percent_rates(self) -> None:
+        """Rates the space's example SQL shows as percentages ("… AS return_rate_pct").
+
+        Genie follows a space's examples: where "What was the return rate by ship year?"
+        is answered ``100 * … AS return_rate_pct``, "the return rate" is a percentage.
+        """
+        shown: set[tuple[str, ...]] = set()
+        for example in self.space.example_sqls:
+            if "100" in example.sql:
+                for alias in re.findall(r"\bAS\s+(\w+)_pct\b", example.sql, re.I):
+                    shown.add(stems(alias.replace("_", " ")))
+        for measure in self.measures:
+            name = set(measure.phrases[0])
+            if {"rate", "share"} & name and any(words and set(words) <= name for words in shown):
+                measure.as_percent = True
 
     def _add_defined_figures(self, instructions: str) -> None:
         """Figures the instructions define in prose become measures (or name declared ones)."""
