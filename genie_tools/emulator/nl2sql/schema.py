@@ -210,6 +210,7 @@ class SpaceSchema:
         self.distinct: dict[int, list[str]] = {}  # indexed columns' values, by id(column)
         self._index_values(cursor)  # may add word-part dimensions
         self._index_meanings()
+        self._index_spelled_out_values()
         for refs in self.values.values():
             refs.sort(key=lambda r: r.rank)
         self.rules: dict[tuple[str, ...], Rule] = self._read_rules(space.instructions)
@@ -365,6 +366,35 @@ class SpaceSchema:
                 self.values[(word,)].append(
                     ValueRef(col, spelling, "LIKE", rank=3, word=spelling.lower())
                 )
+
+    def _index_spelled_out_values(self) -> None:
+        """Values with a shortened word, as the space's own text spells them out.
+
+        The instructions say "'REG AIR' (regular air)": "regular air" is REG AIR.
+        """
+        text = " ".join(
+            [self.space.instructions]
+            + [t.description for t in self.space.tables]
+            + [c for t in self.space.tables for c in t.columns.values()]
+        ).lower()
+        for refs in list(self.values.values()):
+            for ref in refs:
+                words = ref.value.lower().split()
+                if ref.rank != 0 or len(words) < 2:
+                    continue
+                for k, word in enumerate(words):
+                    if len(word) > 3 or not word.isalpha():
+                        continue
+                    pattern = " ".join(
+                        [*map(re.escape, words[:k]), rf"({re.escape(word)}[a-z]{{2,}})",
+                         *map(re.escape, words[k + 1 :])]
+                    )  # fmt: skip
+                    found = set(re.findall(rf"\b{pattern}\b", text))
+                    if len(found) == 1:
+                        spelled = [*words[:k], found.pop(), *words[k + 1 :]]
+                        key = stems(" ".join(spelled))
+                        if not any(r.column is ref.column for r in self.values.get(key, [])):
+                            self.values[key].append(ValueRef(ref.column, ref.value, rank=1))
 
     def _word_parts(self, col: Column, values: list[str]) -> None:
         """Make dimensions of the words of composite codes that a comment explains.

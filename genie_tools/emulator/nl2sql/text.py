@@ -8,6 +8,7 @@ from functools import lru_cache
 _TOKEN = re.compile(r"[a-z0-9]+(?:[#\-.'][a-z0-9]+)*")
 _THOUSANDS = re.compile(r"(\d),(\d{3})\b")
 _KILO = re.compile(r"\b(\d+(?:\.\d+)?)k\b")
+_CAME_BACK = re.compile(r"\b(?:came|come|comes|coming|sent|send|sends) back\b")
 NUMBER_WORDS = {
     "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
     "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20,
@@ -86,7 +87,8 @@ FILLER = frozenset(
     breakdown sorted ordering descending ascending shown displayed onwards onward forward
     spend spends spent spending tie ties tied cost costs costing gap gaps sell sells
     earn earns earned earning pay paid paying worth pls plz thx right rather stuff
-    altogether cumulative elapsed elapse elapses ones terms history base""".split()
+    altogether cumulative elapsed elapse elapses ones terms history base own far carry
+    carries carried""".split()
 )  # fmt: skip
 
 
@@ -100,6 +102,7 @@ def tokens(text: str) -> list[str]:
     out: list[str] = []
     text = _THOUSANDS.sub(r"\1\2", text.lower().replace("’", "'"))  # 9,000 -> 9000
     text = _KILO.sub(lambda m: str(round(float(m.group(1)) * 1000)), text)  # 9k -> 9000
+    text = _CAME_BACK.sub("returned", text)  # "items that came back": returned items
     for token in _TOKEN.findall(text):
         if token.endswith("'s"):
             token = token[:-2]  # Manufacturer#1's parts
