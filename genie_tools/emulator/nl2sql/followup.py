@@ -194,7 +194,7 @@ class FollowUpReading(ReadingState):
         elif (
             self.superlative_at is not None
             and out.groups
-            and self.raw[0] in ("which", "what", "who")
+            and (self.raw[0] in ("which", "what", "who") or len(self.raw) <= 3)
             and self._asks_for_one(self.superlative_at)
         ):
             # "which mode is the slowest?", "which of those years was the worst?": the one

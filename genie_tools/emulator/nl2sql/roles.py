@@ -528,9 +528,13 @@ class RoleReading(PatternReading):
         or the measure the words after "at least one" describe ("item arrive late").
         """
         text = " ".join(self.raw)
-        if not re.search(r"\bat least (one|1|a|an)\b|\bany\b", text):
-            return
         keyed = [m for m in intent.metrics if re.match(r"\s*COUNT\(\s*DISTINCT", m.sql, re.I)]
+        late = self._rows_called(keyed[0]) if len(keyed) == 1 else None
+        if late is not None:
+            # "how many urgent orders ended up late?": an order is late when one of its lines is
+            intent.metrics = [*intent.metrics, late]
+        elif not re.search(r"\bat least (one|1|a|an)\b|\bany\b", text):
+            return
         if not keyed and self.count_at:
             # "of the orders placed in 1994, how many ended up with at least one late …"
             named = [t for p in self.pieces if p.kind == "entity" and (t := _candidates(p)[2])]
@@ -580,6 +584,27 @@ class RoleReading(PatternReading):
                 return
             intent.filters.append(Filter(column, "SQL", [condition]))
         intent.metrics = [counted]
+
+    def _rows_called(self, counted: Metric) -> Metric | None:
+        """A counted measure of other rows whose first word describes the counted ones.
+
+        "orders … late": late deliveries are lines, and the instructions call an order late
+        when one of its lines is. Only a word no other reading took.
+        """
+        for i, word in enumerate(self.st):
+            if self.used[i] and not any(p.start <= i < p.end for p in self.pieces):
+                continue
+            if any(p.start <= i < p.end for p in self.pieces):
+                continue
+            for measure in self.schema.measures:
+                metric = Metric.of(measure)
+                if (
+                    counted_condition(metric) is not None
+                    and measure.phrases[0][0] == word
+                    and not measure.tables & counted.tables
+                ):
+                    return metric
+        return None
 
     def _qualifies_next(self, piece: Piece) -> bool:
         """Whether this word only qualifies the next.
