@@ -124,7 +124,8 @@ class FollowUpReading(ReadingState):
         ) and "instead" not in words
         # "show that as a percentage of all shipments": the whole named, the part restated
         of_the_whole = bool(words & {"percentage", "percent", "share", "%"}) and all(
-            re.fullmatch(r"\s*COUNT\(\s*\*\s*\)\s*", m.sql, re.I) for m in new.metrics
+            "COUNT(*)" in m.sql.upper().replace(" ", "") and "CASE" not in m.sql.upper()
+            for m in new.metrics
         )
         if of_the_whole and any(counted_condition(m) for m in out.metrics):
             new.metrics = []

@@ -12,6 +12,7 @@ engine ask instead of guess.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from genie_tools.emulator.nl2sql.followup import FollowUpReading
 from genie_tools.emulator.nl2sql.intent import (
@@ -129,6 +130,31 @@ class QuestionParser:
         for head, owners in heads.items():
             if len(owners) == 1 and (head,) not in self.phrases and head not in FILLER:
                 self._add((head,), "column", owners[0])
+        # "by mode" for the ship mode, "total units" for the units on hand: a word only one
+        # dimension (or measure) is named with
+        dated = {w for d in schema.dimensions if d.grain for p in d.phrases for w in p}
+        dated |= {stem(w) for c in schema.date_columns for w in c.words}
+        plain_dims = [d for d in schema.dimensions if d.grain is None]
+        groups: list[tuple[str, list[Any]]] = [
+            ("dimension", plain_dims),
+            ("measure", list(schema.measures)),
+        ]
+        for kind, named in groups:
+            owners_of: dict[str, set[int]] = {}
+            for k, thing in enumerate(named):
+                for p in thing.phrases:
+                    for w in p:
+                        owners_of.setdefault(w, set()).add(k)
+            for w, keys in owners_of.items():
+                if (
+                    len(keys) == 1
+                    and (w,) not in self.phrases
+                    and w not in FILLER
+                    and w not in self._entity_words
+                    and w not in dated
+                    and len(w) > 3
+                ):
+                    self._add((w,), kind, named[keys.pop()])
         for key, rule in schema.rules.items():
             self._add(key, "rule", rule)
         for key, refs in schema.values.items():
