@@ -49,6 +49,10 @@ def _count_name(table: Table | None) -> str:
 
 
 _LINKS = frozenset("is was are were of at".split())
+_COMPARING = frozenset(
+    "more than greater higher over above exceeding at least less fewer lower under below most "
+    "on in their its the of for".split()
+)
 _EARNING = frozenset(
     "bring brought generate generated earn earned sell sold make made contribute "
     "contributed".split()
@@ -700,7 +704,11 @@ class RoleReading(PatternReading):
             self._take(at, at + 1)
             return Filter(column, "=", [round(number / 100, 6)])
         for c in self.compares:
-            if 0 <= c[0] - piece.end <= 1 or 0 <= piece.start - c[0] - 2 <= 1:
+            if (
+                0 <= c[0] - piece.end <= 1
+                or 0 <= piece.start - c[0] - 2 <= 1
+                or self._compared_before(c[0], piece.start)  # "more than $9,000 on their account"
+            ):
                 self.compares.remove(c)
                 value = c[2]
                 if "fraction" in column.comment.lower() and re.search(
@@ -733,6 +741,13 @@ class RoleReading(PatternReading):
             self._take(piece.end, piece.end + 1)
             return Filter(column, "=", [int(number) if number == int(number) else number])
         return None
+
+    def _compared_before(self, at: int, start: int) -> bool:
+        """Whether a comparison at ``at`` bears on the words at ``start`` past linking words."""
+        between = self.raw[at:start]
+        return 0 < len(between) <= 6 and all(
+            w in _COMPARING or w.replace(".", "").isdigit() for w in between
+        )
 
     def _aggregated(self, piece: Piece, metric: Metric) -> Metric:
         """An aggregate word right before a summed measure changes it: "average revenue"."""
