@@ -13,6 +13,7 @@ from genie_tools.emulator.nl2sql.intent import (
     Intent,
     Metric,
     counted_condition,
+    is_rate,
     more_is_worse,
     percent_of,
 )
@@ -189,6 +190,14 @@ class FollowUpReading(ReadingState):
             out.filters = [x for n, x in enumerate(kept) if x not in kept[:n]]
         if not (new.metrics and not new.weak):
             out.metrics = [self._restated(m) for m in out.metrics]
+            if (
+                words & {"share", "percentage", "percent", "%"}
+                and out.groups
+                and len(out.metrics) == 1
+                and not is_rate(out.metrics[0])
+            ):
+                # "as a share of the total instead": each group's share of the whole
+                out.metrics = [out.metrics[0], percent_of(out.metrics[0], share=True)]
         if new.limit is not None:
             out.limit = new.limit
             out.rank_by_metric = True

@@ -49,6 +49,10 @@ def _count_name(table: Table | None) -> str:
 
 
 _LINKS = frozenset("is was are were of at".split())
+_QUESTION_WORDS = frozenset(
+    "what what's which who whose how how's when where why is are was were do does did can could "
+    "would will should".split()
+)
 _COMPARING = frozenset(
     "more than greater higher over above exceeding at least less fewer lower under below most "
     "on in their its the of for".split()
@@ -309,6 +313,9 @@ class RoleReading(PatternReading):
         "show me the ECONOMY ANODIZED TIN parts of size 10".
         """
         asks_rows = self.raw[0] in ("list", "show", "display", "give", "find", "which", "who")
+        asks_rows = (
+            asks_rows or self._opens_with_rows()
+        )  # "French suppliers with balances above …?"
         if not asks_rows or self.count_at or self.superlatives or self.aggs:
             return
         compared = {
@@ -339,6 +346,18 @@ class RoleReading(PatternReading):
             and f.column is not table.key
         ]  # fmt: skip
         intent.metrics, intent.groups, intent.listing = [], [listed, *shown], True
+
+    def _opens_with_rows(self) -> bool:
+        """Whether the request is a bare noun phrase naming rows ("French suppliers with …")."""
+        if self.raw[0] in _QUESTION_WORDS:
+            return False
+        first = next((p for p in self.pieces if p.kind != "value"), None)
+        if first is None:
+            return False
+        named = {i for p in self.pieces if p.kind == "value" for i in range(p.start, p.end)}
+        return all(i in named for i in range(first.start)) and any(
+            k == "entity" for k, _ in self.p.phrases.get((self.st[first.start],), [])
+        )
 
     def _paired_aggregates(self, intent: Intent) -> None:
         """Read "the minimum and maximum account balances" as both figures."""
