@@ -67,6 +67,57 @@ def _without_lead_in(question: str) -> str:
     return question
 
 
+_MONTH_NAMES = ["january", "february", "march", "april", "may", "june", "july", "august",
+                "september", "october", "november", "december"]  # fmt: skip
+
+
+def _relative_periods(words: list[str], latest: Any) -> list[str]:
+    """Name the periods said relative to the data's latest date.
+
+    The spaces' instructions say to read "last year" or "this quarter" against the latest
+    date in the data, not today's: with data up to 1998-08-02, "this year" is 1998.
+    """
+    year, quarter, month = latest.year, (latest.month - 1) // 3 + 1, latest.month
+    previous_quarter = (year, quarter - 1) if quarter > 1 else (year - 1, 4)
+    previous_month = (year, month - 1) if month > 1 else (year - 1, 12)
+    periods = {
+        ("this", "year"): [str(year)],
+        ("current", "year"): [str(year)],
+        ("last", "year"): [str(year - 1)],
+        ("previous", "year"): [str(year - 1)],
+        ("prior", "year"): [str(year - 1)],
+        ("this", "quarter"): [f"q{quarter}", str(year)],
+        ("current", "quarter"): [f"q{quarter}", str(year)],
+        ("last", "quarter"): [f"q{previous_quarter[1]}", str(previous_quarter[0])],
+        ("previous", "quarter"): [f"q{previous_quarter[1]}", str(previous_quarter[0])],
+        ("this", "month"): [_MONTH_NAMES[month - 1], str(year)],
+        ("last", "month"): [_MONTH_NAMES[previous_month[1] - 1], str(previous_month[0])],
+        ("year", "to", "date"): [str(year)],
+        ("ytd",): [str(year)],
+    }
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        for phrase, said in periods.items():
+            after = words[i + len(phrase) : i + len(phrase) + 1]
+            named_year = bool(after and re.fullmatch(r"(19|20)\d\d", after[0]))
+            if (
+                tuple(words[i : i + len(phrase)]) == phrase
+                and after not in (["of"], ["in"])
+                and not named_year  # "the last quarter of 1997" is no relative period
+            ):
+                out += ["in", *said] if out[-1:] not in (["in"], ["for"], ["during"]) else said
+                i += len(phrase)
+                break
+        else:
+            if words[i : i + 2] == ["so", "far"]:
+                i += 2  # "this year so far"
+                continue
+            out.append(words[i])
+            i += 1
+    return out
+
+
 _INTERJECTIONS = frozenset(
     "ok okay great thanks cool hmm hmmm alright nice perfect got well so right interesting".split()
 )
@@ -95,6 +146,8 @@ class ReadingState:
             if self.raw[i + 1] == "by" and self.raw[i] == self.raw[i + 2]:
                 self.raw[i : i + 3] = ["by", self.raw[i], ""]  # "quarter by quarter"
         self.raw = [w for w in self.raw if w]
+        if parser.schema.latest is not None:
+            self.raw = _relative_periods(self.raw, parser.schema.latest)
         self.st = [stem(t) for t in self.raw]
         self.used = [False] * len(self.raw)
         self.previous = previous

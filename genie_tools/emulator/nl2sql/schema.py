@@ -223,6 +223,13 @@ class SpaceSchema:
         self.default_date = grain_dims[0].column if grain_dims else (
             self.date_columns[0] if self.date_columns else None
         )  # fmt: skip
+        # relative periods ("this year", "last quarter") are read against the latest date
+        self.latest: Any = None
+        if self.default_date is not None:
+            row = cursor.execute(
+                f'SELECT MAX("{self.default_date.name}") FROM {_sql_table(self.default_date.table)}'
+            ).fetchone()
+            self.latest = row[0] if row else None
 
     # construction helpers -----------------------------------------------
     @staticmethod
