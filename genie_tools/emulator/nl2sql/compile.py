@@ -46,6 +46,7 @@ class SqlWriter:
 
     def write(self, intent: Intent) -> str:
         """Databricks SQL for ``intent`` (fully qualified table names)."""
+        intent = self._filtered_instead_of_cased(intent)
         tables = self._tables(intent)
         base, joins = self._join_tree(tables, intent)
         alias = {name: self.schema.tables[name].alias for name in [base, *[j[0] for j in joins]]}
@@ -99,6 +100,32 @@ class SqlWriter:
         if intent.limit is not None:
             lines.append(f"LIMIT {int(intent.limit)}")
         return "\n".join(lines)
+
+    def _filtered_instead_of_cased(self, intent: Intent) -> Intent:
+        """``SUM(CASE WHEN c THEN x ELSE 0 END)`` alone as ``SUM(x)`` over the rows where c.
+
+        As the spaces' examples write "revenue lost to returns": the returned lines only, so
+        a year without returns is no row of zeros.
+        """
+        if len(intent.metrics) != 1 or intent.having or intent.count_groups or intent.listing:
+            return intent
+        metric = intent.metrics[0]
+        match = _CASED_SUM.match(metric.sql)
+        if match is None:
+            return intent
+        condition, value = match.group("cond"), match.group("value").strip()
+        named = [w.lower() for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", condition)]
+        column = next(
+            (c for w in named for c in self.schema.columns.get(w, []) if c.table in metric.tables),
+            None,
+        )
+        if column is None:
+            return intent
+        out = intent.copy()
+        sql = "COUNT(*)" if value == "1" else f"SUM({value})"
+        out.metrics = [Metric(metric.name, sql, set(metric.tables))]
+        out.filters.append(Filter(column, "SQL", [condition]))
+        return out
 
     # pieces ------------------------------------------------------------
     def _tables(self, intent: Intent) -> list[str]:
@@ -203,6 +230,12 @@ def condition_sql(f: Filter, ref: str) -> str:
         likes = [f"{ref} LIKE {literal('%' + str(v) + '%')}" for v in f.values]
         return likes[0] if len(likes) == 1 else "(" + " OR ".join(likes) + ")"
     return f"{ref} {f.op} {literal(f.values[0])}"
+
+
+_CASED_SUM = re.compile(
+    r"^\s*SUM\(\s*CASE\s+WHEN\s+(?P<cond>.+?)\s+THEN\s+(?P<value>.+?)\s+ELSE\s+0\s+END\s*\)\s*$",
+    re.I | re.S,
+)
 
 
 def _is_metric(select_item: str, intent: Intent) -> bool:
