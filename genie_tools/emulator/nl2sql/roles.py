@@ -912,8 +912,15 @@ class RoleReading(PatternReading):
             return False  # "the least revenue that year": the year named before
         if set(self.raw[max(0, piece.start - 2) : piece.start]) & {"all", "any", "entire", "whole"}:
             return False
-        if self.raw[piece.end : piece.end + 1] == ["history"]:
-            return False  # "over the entire order history": all of it
+        if self.raw[piece.end : piece.end + 1] in (
+            ["history"],
+            ["catalogue"],
+            ["catalog"],
+            ["base"],
+            ["portfolio"],
+            ["range"],
+        ):
+            return False  # "over the entire order history", "across our part catalogue"
         if self.raw[max(0, piece.start - 2) : piece.start] in (
             ["across", "every"],
             ["over", "every"],
@@ -1126,7 +1133,15 @@ class RoleReading(PatternReading):
         if not ranked or ranked[0][0] < 2.0:
             return
         if len(ranked) > 1 and ranked[0][0] < 1.3 * ranked[1][0]:
-            return
+            best, runner_up = ranked[0][1], ranked[1][1]
+            # close, but only the first explains some word ("promised": the commit date)
+            own = [
+                w
+                for w in words
+                if evidence.explains(best, w) and not evidence.explains(runner_up, w)
+            ]
+            if ranked[0][0] < 1.15 * ranked[1][0] or not own:
+                return
         intent.metrics = [Metric.of(self.schema.measures[ranked[0][1]])]
 
     def _summed_count(self) -> tuple[int, Metric] | None:
