@@ -102,6 +102,12 @@ class RoleReading(PatternReading):
             measure, dim, table, column = _candidates(piece)
             if piece.kind == "value":
                 ref = self._value_of(piece)
+                if ref.op == "=" and set(self.raw[max(0, piece.start - 2) : piece.start]) & {
+                    "not", "nothing", "none", "never", "without", "isn't", "aren't", "wasn't",
+                }:  # fmt: skip
+                    # "with nothing fulfilled yet", "lines not returned": the other rows
+                    intent.filters.append(Filter(ref.column, "!=", [ref.value]))
+                    continue
                 values.setdefault(id(ref.column), []).append(ref)
                 continue
             if piece.start == self.exists_at and table is not None and piece.kind != "value":
@@ -1122,6 +1128,12 @@ class RoleReading(PatternReading):
             return  # "returned lines" already names a subset
         evidence = self.schema.evidence
         words = self._evidence(without=piece)
+        if self.time_at is not None:
+            # "deliveries customers received in December": which date, not which rows
+            dating = {self.st[i] for i, _ in self._date_mentions() if 0 < self.time_at - i <= 3}
+            words = [
+                w for w in words if w not in dating and not any(w.startswith(d) for d in dating)
+            ]
         tables = intent.metrics[0].tables
         ranked = [
             (score, k)
