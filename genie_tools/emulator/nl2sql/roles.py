@@ -213,6 +213,7 @@ class RoleReading(PatternReading):
         self._time(intent)
         self._extremes(intent)
         self._rows_with_at_least_one(intent)
+        self._rows_without(intent)
         self._percentages(intent)
         self._ranking(intent)
         return intent
@@ -613,6 +614,46 @@ class RoleReading(PatternReading):
                 return
             intent.filters.append(Filter(column, "SQL", [condition]))
         intent.metrics = [counted]
+
+    def _rows_without(self, intent: Intent) -> None:
+        """Read "customers who have never placed an order" as customers with no order rows.
+
+        The counted table's key must not appear in the other table's column that joins to it.
+        """
+        if "never" not in self.raw:
+            return
+        at = self.raw.index("never")
+        keyed = [m for m in intent.metrics if re.match(r"\s*COUNT\(\s*DISTINCT", m.sql, re.I)]
+        if not keyed:
+            return
+        counted = self.schema.tables.get(next(iter(keyed[0].tables)))
+        if counted is None or counted.key is None:
+            return
+        for piece in self.pieces:
+            measure, _, table, _ = _candidates(piece)
+            other = table or (
+                self.schema.tables.get(next(iter(measure.tables))) if measure else None
+            )
+            if piece.start <= at or other is None or other.name == counted.name:
+                continue
+            link = next(
+                (
+                    theirs
+                    for there, mine, theirs in self.schema.edges.get(counted.name, [])
+                    if there == other.name and mine is counted.key
+                ),
+                None,
+            )
+            if link is None:
+                continue
+            condition = (
+                f"{counted.key.name} NOT IN (SELECT {link.name} FROM {other.name} "
+                f"WHERE {link.name} IS NOT NULL)"
+            )
+            intent.filters = [f for f in intent.filters if f.column.table != other.name]
+            intent.filters.append(Filter(counted.key, "SQL", [condition]))
+            intent.metrics = [keyed[0]]
+            return
 
     def _rows_called(self, counted: Metric) -> Metric | None:
         """A counted measure of other rows whose first word describes the counted ones.
