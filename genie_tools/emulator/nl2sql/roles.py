@@ -41,7 +41,7 @@ from genie_tools.emulator.nl2sql.schema import (
     Table,
     ValueRef,
 )
-from genie_tools.emulator.nl2sql.text import MONTHS
+from genie_tools.emulator.nl2sql.text import MONTHS, stem
 
 
 def _count_name(table: Table | None) -> str:
@@ -352,7 +352,33 @@ class RoleReading(PatternReading):
             if f.column.kind == "number" and f.column.table == table.name and not f.is_time
             and f.column is not table.key
         ]  # fmt: skip
+        told = self._column_described_after_and()
+        if told is not None and all(g.column is not told for g in shown):
+            shown.append(Group(told, None, "_".join(told.words)))  # "… and what each charges"
         intent.metrics, intent.groups, intent.listing = [], [listed, *shown], True
+
+    def _column_described_after_and(self) -> Column | None:
+        """The number a trailing "… and what does each of them charge per unit?" asks for.
+
+        Its words are matched against the numeric columns' comments; two shared words and
+        no tie are needed.
+        """
+        text = " ".join(self.raw)
+        match = re.search(r"\band (what|how much|how many)\b(.*)$", text)
+        if match is None:
+            return None
+        words = set(evidence_words(match.group(2)))
+        scored = []
+        for cols in self.schema.columns.values():
+            for col in cols:
+                if col.kind != "number" or "key" in col.words:
+                    continue
+                said = set(evidence_words(col.comment)) | {stem(w) for w in col.words}
+                scored.append((len(words & said), col.name, col))
+        scored.sort(key=lambda x: (-x[0], x[1]))
+        if not scored or scored[0][0] < 2 or (len(scored) > 1 and scored[1][0] == scored[0][0]):
+            return None
+        return scored[0][2]
 
     def _opens_with_rows(self) -> bool:
         """Whether the request is a bare noun phrase naming rows ("French suppliers with …")."""
