@@ -340,6 +340,9 @@ class RoleReading(PatternReading):
             return
         tables = [t for p in self.pieces if (t := _candidates(p)[2]) is not None]
         tables += [self.schema.tables[t] for m in conditions for t in sorted(m.tables)]
+        agent = self._agent_table()
+        if agent is not None:
+            tables.insert(0, agent)  # "who supplies part 1234": the suppliers
         if not tables or (tables[0].label is None and tables[0].key is None):
             return
         table = tables[0]
@@ -356,6 +359,17 @@ class RoleReading(PatternReading):
         if told is not None and all(g.column is not told for g in shown):
             shown.append(Group(told, None, "_".join(told.words)))  # "… and what each charges"
         intent.metrics, intent.groups, intent.listing = [], [listed, *shown], True
+
+    def _agent_table(self) -> Table | None:
+        """The table named by the doer of "who supplies …" (suppliers), if any."""
+        if self.raw[0] != "who" or len(self.raw) < 2:
+            return None
+        verb = self.raw[1]
+        for agent in {stem(verb) + "er", verb[:-1] + "r", verb[:-2] + "ier", verb + "er"}:
+            for kind, o in self.p.phrases.get((stem(agent),), []):
+                if kind == "entity" and isinstance(o, Table):
+                    return o
+        return None
 
     def _column_described_after_and(self) -> Column | None:
         """The number a trailing "… and what does each of them charge per unit?" asks for.
