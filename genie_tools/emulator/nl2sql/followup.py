@@ -156,8 +156,11 @@ class FollowUpReading(ReadingState):
             if not g.grain and not any(f.column is g.column for f in new.filters):
                 # "break that down by container": one value filtered before now splits into
                 # groups; a pattern ("WRAP containers") stays and is split within
+                every = bool(words & {"every", "each", "all"})  # "for every priority level"
                 out.filters = [
-                    f for f in out.filters if f.column is not g.column or f.op in ("LIKE", "SQL")
+                    f
+                    for f in out.filters
+                    if f.column is not g.column or (f.op in ("LIKE", "SQL") and not every)
                 ]
         union = bool(words & {"compare", "with", "also", "add", "plus", "versus", "vs"})
         for f in new.filters:

@@ -305,10 +305,13 @@ class _Reading(RoleReading, FollowUpReading):
                     kind == "value"
                     and size == 1
                     and self.raw[i] not in self.capitals
-                    and self.raw[i - 1 : i]
-                    and self.raw[i - 1] in _SUBJECTS
+                    and i > 0
+                    and (
+                        self.raw[i - 1] in _SUBJECTS
+                        or (i == len(self.raw) - 1 and self._names_rows(i - 1))
+                    )
                 ):
-                    continue  # "did we ship by rail": a verb, not the SHIP mode
+                    continue  # "did we ship by rail", "… do urgent orders ship": a verb
                 self.pieces.append(Piece(i, i + size, kind, [o for k, o in options]))
                 for k, o in options:
                     if k != kind:
@@ -347,6 +350,12 @@ class _Reading(RoleReading, FollowUpReading):
             self.raw[k] in self.capitals
             and any(kind == "value" for kind, _ in self.p.phrases.get((self.st[k],), []))
             for k in range(i, i + size)
+        )
+
+    def _names_rows(self, i: int) -> bool:
+        """Whether the word at ``i`` is a plural table name ("do high-priority orders ship")."""
+        return self.raw[i].endswith("s") and any(
+            k == "entity" for k, _ in self.p.phrases.get((self.st[i],), [])
         )
 
     def _filtered_before(self, options: list[tuple[str, object]]) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+from genie_tools.emulator.nl2sql.compile import literal
 from genie_tools.emulator.nl2sql.evidence import evidence_words
 from genie_tools.emulator.nl2sql.intent import (
     Filter,
@@ -214,6 +215,7 @@ class RoleReading(PatternReading):
         self._extremes(intent)
         self._rows_with_at_least_one(intent)
         self._rows_without(intent)
+        self._values_inside_figures(intent)
         self._percentages(intent)
         self._ranking(intent)
         return intent
@@ -694,6 +696,25 @@ class RoleReading(PatternReading):
             intent.filters.append(Filter(counted.key, "SQL", [condition]))
             intent.metrics = [keyed[0]]
             return
+
+    def _values_inside_figures(self, intent: Intent) -> None:
+        """Drop a value filter that a figure already counts by ("share of lines returned").
+
+        "What share of line items get returned" names the return rate, whose own condition
+        is ``l_returnflag = 'R'``; filtering the rows by it as well would make it 100 %.
+        """
+        sql = " ".join(m.sql for m in intent.metrics).replace(" ", "").lower()
+        if "case" not in sql:
+            return
+        intent.filters = [
+            f
+            for f in intent.filters
+            if not (
+                f.op == "="
+                and not f.is_time
+                and f"{f.column.name}={literal(f.values[0])}".replace(" ", "").lower() in sql
+            )
+        ]
 
     def _rows_called(self, counted: Metric) -> Metric | None:
         """A counted measure of other rows whose first word describes the counted ones.
