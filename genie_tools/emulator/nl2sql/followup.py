@@ -215,6 +215,11 @@ class FollowUpReading(ReadingState):
             word = self.raw[self.superlative_at]
             if word in ("worst", "best") and out.metrics:
                 new.descending = (word == "worst") == more_is_worse(out.metrics[0])
+        if self.superlative_at is not None and out.metrics:
+            word = self.raw[self.superlative_at]
+            if word in ("worst", "best"):
+                # "which 3 months were the worst": the most returns, the highest late rate
+                new.descending = (word == "worst") == more_is_worse(out.metrics[0])
         if new.descending is not None:
             out.descending = new.descending
             if out.groups and new.limit is None:

@@ -601,17 +601,22 @@ class RoleReading(PatternReading):
         """
         text = " ".join(self.raw)
         keyed = [m for m in intent.metrics if re.match(r"\s*COUNT\(\s*DISTINCT", m.sql, re.I)]
+        if (
+            not keyed
+            and self.count_at
+            and not any(p.start == self.count_at[0] for p in self.pieces)
+        ):
+            # "for orders placed in 1997, how many were late": the orders named before
+            named = [t for p in self.pieces if p.kind == "entity" and (t := _candidates(p)[2])]
+            if named and named[0].key is not None and _named_before(self.pieces, self.count_at[0]):
+                keyed = [self._count(named[0])]
+                intent.metrics = [keyed[0], *intent.metrics]
         late = self._rows_called(keyed[0]) if len(keyed) == 1 else None
         if late is not None:
             # "how many urgent orders ended up late?": an order is late when one of its lines is
             intent.metrics = [*intent.metrics, late]
         elif not re.search(r"\bat least (one|1|a|an)\b|\bany\b", text):
             return
-        if not keyed and self.count_at:
-            # "of the orders placed in 1994, how many ended up with at least one late …"
-            named = [t for p in self.pieces if p.kind == "entity" and (t := _candidates(p)[2])]
-            if named and named[0].key is not None and _named_before(self.pieces, self.count_at[0]):
-                keyed = [self._count(named[0])]
         if len(keyed) != 1:
             return
         counted = keyed[0]
