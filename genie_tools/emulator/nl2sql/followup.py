@@ -37,7 +37,7 @@ class FollowUpReading(ReadingState):
             return True
         text = " ".join(self.raw)
         if re.search(
-            r"\b(that|the same) (year|quarter|month|period)\b|\b(those|them|there)\b", text
+            r"\b(that|the same) (year|quarter|month|period)\b|\b(those|them|there|they)\b", text
         ):
             return True  # "and what was the late rate for MAIL that year?"
         if self._adds_beside():
@@ -52,7 +52,9 @@ class FollowUpReading(ReadingState):
             "these",
         }:
             return True  # "add the late delivery rate as a percentage next to it"
-        return self.raw[0] in _FOLLOW_CUES and ("instead" in self.raw or len(self.raw) <= 8)
+        return self.raw[0] in _FOLLOW_CUES and (
+            bool({"instead", "rather"} & set(self.raw)) or len(self.raw) <= 8
+        )
 
     def _narrowed_count(self, metric: Metric) -> Metric:
         """A row count narrowed by the word of a counted measure: "only the late ones".
