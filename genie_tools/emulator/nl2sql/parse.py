@@ -338,6 +338,11 @@ class _Reading(RoleReading, FollowUpReading):
                 measures = [o for _, o in options] or list(
                     self.p.shuffled.get(tuple(sorted(span)), [])
                 )
+                tail = (self.st[i + size - 1], *self.st[i + size : i + size + 1])
+                if len(tail) == 2 and any(
+                    k == "dimension" for k, _ in self.p.phrases.get(tail, [])
+                ):
+                    continue  # "revenue per order priority": revenue by the order priority
                 if measures:
                     self.pieces.append(Piece(i, i + size, "measure", measures))
                     self._take(i, i + size)

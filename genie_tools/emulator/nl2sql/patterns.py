@@ -231,7 +231,13 @@ class PatternReading(ReadingState):
                         or (
                             raw[i - 1] in ("the", "show", "list", "our", "me", "those", "these")
                             # "the 5 customers", "the five customers", not "the one order"
-                            and (raw[i].isdigit() or (num > 1 and _plural_noun(raw, i + 1)))
+                            and (
+                                raw[i].isdigit()
+                                or (
+                                    num > 1
+                                    and (_plural_noun(raw, i + 1) or _plural_noun(raw, i + 2))
+                                )
+                            )
                         )
                     )
                 ):

@@ -815,6 +815,8 @@ class RoleReading(PatternReading):
         """A word that only narrows the next noun: a value or a dimension's name."""
         if self.raw[index] in ("different", "distinct", "unique", "separate", "individual"):
             return True
+        if self.raw[index] in ("of", "our", "the", "all", "your", "my"):
+            return True  # "how many of our suppliers"
         return any(
             p.start <= index < p.end and p.kind in ("value", "rule", "dimension")
             for p in self.pieces
