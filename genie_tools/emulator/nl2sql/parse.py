@@ -276,6 +276,8 @@ class _Reading(RoleReading, FollowUpReading):
                     continue
                 if size > 1 and self._typed_value_inside(i, size):
                     continue  # "the SHIP mode": the value SHIP, not the ship mode
+                if size > 2 and self._takes_dimension_head(i, size):
+                    continue
                 options = [
                     (k, o)
                     for k, o in self.p.phrases[span]
@@ -338,10 +340,7 @@ class _Reading(RoleReading, FollowUpReading):
                 measures = [o for _, o in options] or list(
                     self.p.shuffled.get(tuple(sorted(span)), [])
                 )
-                tail = (self.st[i + size - 1], *self.st[i + size : i + size + 1])
-                if len(tail) == 2 and any(
-                    k == "dimension" for k, _ in self.p.phrases.get(tail, [])
-                ):
+                if self._takes_dimension_head(i, size):
                     continue  # "revenue per order priority": revenue by the order priority
                 if measures:
                     self.pieces.append(Piece(i, i + size, "measure", measures))
@@ -356,6 +355,14 @@ class _Reading(RoleReading, FollowUpReading):
             and any(kind == "value" for kind, _ in self.p.phrases.get((self.st[k],), []))
             for k in range(i, i + size)
         )
+
+    def _takes_dimension_head(self, i: int, size: int) -> bool:
+        """Whether a phrase's last word starts a dimension with the next word.
+
+        "revenue per order priority" is revenue by order priority, not "revenue per order".
+        """
+        tail = tuple(self.st[i + size - 1 : i + size + 1])
+        return len(tail) == 2 and any(k == "dimension" for k, _ in self.p.phrases.get(tail, []))
 
     def _names_rows(self, i: int) -> bool:
         """Whether the word at ``i`` is a plural table name ("do high-priority orders ship")."""
