@@ -246,6 +246,7 @@ class _Reading(RoleReading, FollowUpReading):
         self._patterns()
         self._gapped_measures()
         self._phrases(min_size=1)
+        self._codes_after_names()
         fresh = self._build()
         self._check_coverage(fresh)
         if self.previous is not None and self._is_follow_up(fresh):
@@ -355,6 +356,23 @@ class _Reading(RoleReading, FollowUpReading):
             and any(kind == "value" for kind, _ in self.p.phrases.get((self.st[k],), []))
             for k in range(i, i + size)
         )
+
+    def _codes_after_names(self) -> None:
+        """A one-letter code typed after its column's name: "orders with status F"."""
+        for piece in list(self.pieces):
+            at = piece.end
+            if piece.kind != "dimension" or at >= len(self.raw) or self.used[at]:
+                continue
+            code = self.raw[at]
+            if len(code) != 1 or code not in self.capitals:
+                continue
+            for option in piece.options:
+                dim = option[1] if isinstance(option, tuple) else option
+                column = getattr(dim, "column", None)
+                if column is not None and code.upper() in self.schema.distinct.get(id(column), []):
+                    self.pieces.append(Piece(at, at + 1, "value", [ValueRef(column, code.upper())]))
+                    self._take(at, at + 1)
+                    break
 
     def _takes_dimension_head(self, i: int, size: int) -> bool:
         """Whether a phrase's last word starts a dimension with the next word.

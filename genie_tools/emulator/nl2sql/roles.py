@@ -940,6 +940,16 @@ class RoleReading(PatternReading):
                 for kind, o in self.p.phrases.get((self.st[piece.end - 1],), [])
                 if kind == "value" and isinstance(o, ValueRef) and o.rank == 1
             ]
+            # "orders … fully fulfilled": the orders' meaning that has the word ("all line
+            # items fulfilled"), not the line status named by it alone
+            word = self.st[piece.end - 1]
+            shorter += [
+                r
+                for key, found in self.schema.values.items()
+                if word in key
+                for r in found
+                if r.rank == 1
+            ]
             return next((r for r in shorter if r.column.table in named), refs[0])
         return refs[0]
 
