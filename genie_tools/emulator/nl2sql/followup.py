@@ -42,6 +42,8 @@ class FollowUpReading(ReadingState):
             return True  # "and what was the late rate for MAIL that year?"
         if self._adds_beside():
             return True  # "put net revenue next to it"
+        if {"instead", "rather"} & set(self.raw) and len(self.raw) <= 6:
+            return True  # "revenue instead"
         if self.raw[0] == "now" or "ones" in self.raw:
             return True  # "now count only the ones that are in debt"
         if self.raw[0] in ("add", "include", "plus", "also") and set(self.raw) & {

@@ -419,6 +419,15 @@ class PatternReading(ReadingState):
             if g.grain and g.column.kind == "date":
                 return g.column
         mentions = self._date_mentions()
+        if mentions and self.time_at is not None:
+            # "line items shipped in December 1995, by order priority": the verb of the date
+            verbs = [
+                m
+                for m in mentions
+                if 0 < self.time_at - m[0] <= 4 and self.raw[m[0]].endswith("ed")
+            ]
+            if verbs:
+                return max(verbs, key=lambda m: m[0])[1]
         if mentions:
             anchor = self.time_at
             nearest = min(mentions, key=lambda m: abs(m[0] - (m[0] if anchor is None else anchor)))

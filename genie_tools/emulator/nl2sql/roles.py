@@ -805,6 +805,8 @@ class RoleReading(PatternReading):
         """
         for at in self.count_at:
             gap = piece.start - at
+            if gap == 1 and self.raw[at] in ("per", "by", "in", "for"):
+                continue  # "how many per region": the regions group what is counted
             if 0 <= gap <= 1:
                 return True
             if 1 < gap <= 4 and all(self._qualifier(k) for k in range(at, piece.start)):
