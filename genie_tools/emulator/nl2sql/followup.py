@@ -22,7 +22,8 @@ from genie_tools.emulator.nl2sql.schema import Column
 
 _FOLLOW_CUES = {"and", "what", "how", "now", "only", "just", "instead", "same", "also", "then",
                 "break", "split", "make", "rather", "but", "sort", "show", "add", "include",
-                "plus", "with", "for"}  # fmt: skip
+                "plus", "with", "for", "give", "switch", "keep", "use", "restrict", "limit",
+                "narrow", "drop", "exclude", "swap"}  # fmt: skip
 
 
 class FollowUpReading(ReadingState):
@@ -106,6 +107,20 @@ class FollowUpReading(ReadingState):
         )
         return rate if "rate" in words else percent_of(rate, share=False)
 
+    def _named_after_instead_metrics(self) -> set[str]:
+        """The SQL of measures named after "instead of" / "rather than": figures to drop."""
+        words = [w for w in ("instead", "rather") if w in self.raw]
+        if not words:
+            return set()
+        at = self.raw.index(words[0])
+        return {
+            measure.sql
+            for p in self.pieces
+            if p.start > at
+            for measure in [_candidates(p)[0]]
+            if measure is not None and p.kind == "measure"
+        }
+
     def _named_after_instead(self) -> list[Column]:
         """Columns named after "instead of" / "rather than": groups to drop."""
         if "instead" not in self.raw and "rather" not in self.raw:
@@ -138,6 +153,9 @@ class FollowUpReading(ReadingState):
             out.metrics = [self._narrowed_count(m) for m in out.metrics]
         if new.metrics and not new.weak:
             out.metrics = out.metrics + new.metrics if adding else new.metrics
+            replaced = self._named_after_instead_metrics()
+            remaining = [m for m in out.metrics if m.sql not in replaced]
+            out.metrics = remaining or out.metrics  # "average cost instead of inventory value"
         elif self.aggs:
             func = self.aggs[0][1]
             if "instead" in self.raw:

@@ -55,6 +55,9 @@ LEADING_WRITES = frozenset(
 )
 
 
+_MOVES = frozenset("switch move transfer convert reassign".split())
+_VIEW_CHANGES = frozenset("to it that this back over the".split()) - {"the"}
+
 # English words that are also values in some data ("NONE" as a shipping instruction)
 _COMMON_WORDS = frozenset("none nothing other any no yes".split())
 
@@ -236,6 +239,10 @@ class _Reading(RoleReading, FollowUpReading):
     def intent(self) -> Intent:
         opening = [w for w in self.raw[:3] if w not in ("please", "can", "could", "you", "now")]
         writes = bool(opening) and opening[0] in LEADING_WRITES
+        # "switch all pending TRUCK shipments to AIR" moves data; "switch to Brand#5" the view
+        writes = writes or (
+            len(opening) > 1 and opening[0] in _MOVES and opening[1] not in _VIEW_CHANGES
+        )
         if UNSAFE & set(self.raw) or IMPERATIVES & set(self.raw) or writes or ";" in self.question:
             raise Unanswerable("I can only read data, not change it.")
         if not self.raw:

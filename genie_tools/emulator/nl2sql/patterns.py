@@ -34,7 +34,8 @@ _COMPARE = {
     ("more", "than"): ">", ("greater", "than"): ">", ("higher", "than"): ">", ("over",): ">",
     ("above",): ">", ("exceeding",): ">", ("at", "least"): ">=", ("less", "than"): "<",
     ("fewer", "than"): "<", ("lower", "than"): "<", ("under",): "<", ("below",): "<",
-    ("at", "most"): "<=",
+    ("at", "most"): "<=", ("larger", "than"): ">", ("bigger", "than"): ">",
+    ("smaller", "than"): "<",
 }  # fmt: skip
 _OR_MORE = {("or", w): ">=" for w in "more greater higher larger bigger above over".split()} | {
     ("or", w): "<=" for w in "less fewer lower smaller below under".split()

@@ -154,7 +154,11 @@ class ReadingState:
         self.question = question
         self.exists_at: int | None = None  # the noun after "at least one"
         # words typed in capitals, as the data stores values ("SHIP", "AIR", "FRANCE")
-        self.capitals = {w.lower() for w in re.findall(r"\b[A-Z][A-Z0-9#\-]+\b", question)}
+        typed = re.findall(r"\b[A-Z][A-Z0-9#\-]+\b", question)
+        # "SHIP-mode shipments": SHIP is typed as the data spells it
+        self.capitals = {w.lower().strip("-") for w in typed} | {
+            part.lower() for w in typed for part in w.split("-") if part.isupper() and len(part) > 1
+        }
         self.limit: int | None = None
         self.descending: bool | None = None
         self.superlative_at: int | None = None

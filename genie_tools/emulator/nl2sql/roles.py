@@ -50,6 +50,11 @@ def _count_name(table: Table | None) -> str:
 
 
 _LINKS = frozenset("is was are were of at".split())
+_COMPARE_BEFORE = {
+    ("larger", "than"): ">", ("bigger", "than"): ">", ("greater", "than"): ">",
+    ("more", "than"): ">", ("smaller", "than"): "<", ("less", "than"): "<", ("above",): ">",
+    ("below",): "<", ("over",): ">", ("under",): "<",
+}  # fmt: skip
 _QUESTION_WORDS = frozenset(
     "what what's which who whose how how's when where why is are was were do does did can could "
     "would will should".split()
@@ -857,6 +862,24 @@ class RoleReading(PatternReading):
             return Filter(column, "<", [0])
         if "positive" in before:
             return Filter(column, ">", [0])
+        if self.raw[piece.start - 1 : piece.start] == ["between"]:
+            # "between size 10 and 20"
+            low, high = self._number(piece.end), self._number(piece.end + 2)
+            if (
+                low is not None
+                and high is not None
+                and self.raw[piece.end + 1 : piece.end + 2] in (["and"], ["to"])
+            ):
+                self._take(piece.start - 1, piece.end + 3)
+                return Filter(column, "BETWEEN", [_plain(low), _plain(high)])
+        ahead = tuple(self.raw[max(0, piece.start - 2) : piece.start])
+        number = self._number(piece.end)
+        if number is not None and not self.used[piece.end]:
+            for phrase, op in _COMPARE_BEFORE.items():
+                if ahead[-len(phrase) :] == phrase:
+                    self._take(piece.end, piece.end + 1)
+                    self._take(piece.start - len(phrase), piece.start)
+                    return Filter(column, op, [_plain(number)])  # "larger than size 40"
         after = self.raw[piece.end : piece.end + 4]
         if len(after) == 4 and after[0] in ("between", "from") and after[2] in ("and", "to"):
             low, high = self._number(piece.end + 1), self._number(piece.end + 3)
@@ -1035,6 +1058,10 @@ class RoleReading(PatternReading):
                 intent.limit = 1
 
     def _wants_group(self, piece: Piece) -> bool:
+        if self.raw[piece.start - 1 : piece.start] in (["on"], ["from"], ["across"]) and self.raw[
+            piece.end : piece.end + 1
+        ] not in (["each"], ["every"]):
+            return False  # "the least revenue on orders placed in 1993": whose, not a group
         if self.raw[piece.start - 1 : piece.start] in (["that"], ["this"], ["same"]):
             return False  # "the least revenue that year": the year named before
         if set(self.raw[max(0, piece.start - 2) : piece.start]) & {"all", "any", "entire", "whole"}:

@@ -88,7 +88,7 @@ FILLER = frozenset(
     spend spends spent spending tie ties tied cost costs costing gap gaps sell sells
     earn earns earned earning pay paid paying worth pls plz thx right rather stuff
     altogether cumulative elapsed elapse elapses ones terms history base own far carry
-    carries carried size sizes range express expressed""".split()
+    carries carried size sizes range express expressed switch inclusive""".split()
 )  # fmt: skip
 
 
@@ -106,6 +106,9 @@ def tokens(text: str) -> list[str]:
     for token in _TOKEN.findall(text):
         if token.endswith("'s"):
             token = token[:-2]  # Manufacturer#1's parts
+        if re.fullmatch(r"[a-z]+-\d+", token):
+            out.extend(token.split("-"))  # "size-50 parts"
+            continue
         if "-" in token and token.replace("-", "").isalpha():
             for part in token.split("-"):  # late-delivery, high-priority: two words
                 out.extend(ABBREVIATIONS.get(part, part).split())
