@@ -1058,9 +1058,10 @@ class RoleReading(PatternReading):
                 intent.limit = 1
 
     def _wants_group(self, piece: Piece) -> bool:
-        if self.raw[piece.start - 1 : piece.start] in (["on"], ["from"], ["across"]) and self.raw[
-            piece.end : piece.end + 1
-        ] not in (["each"], ["every"]):
+        prep = self.raw[piece.start - 1 : piece.start]
+        if (
+            prep in (["on"], ["from"]) or (prep == ["across"] and piece.kind != "dimension")
+        ) and self.raw[piece.end : piece.end + 1] not in (["each"], ["every"]):
             return False  # "the least revenue on orders placed in 1993": whose, not a group
         if self.raw[piece.start - 1 : piece.start] in (["that"], ["this"], ["same"]):
             return False  # "the least revenue that year": the year named before
