@@ -327,9 +327,11 @@ class RoleReading(PatternReading):
         "show me the ECONOMY ANODIZED TIN parts of size 10".
         """
         asks_rows = self.raw[0] in ("list", "show", "display", "give", "find", "which", "who")
-        asks_rows = (
-            asks_rows or self._opens_with_rows()
-        )  # "French suppliers with balances above …?"
+        asks_rows = asks_rows or self._opens_with_rows()  # "French suppliers with …?"
+        # "do any of our Canadian suppliers have customer complaints? which ones?"
+        asks_rows = asks_rows or (
+            self.raw[0] in ("do", "does", "are", "is") and "any" in self.raw[:3]
+        )
         if not asks_rows or self.count_at or self.superlatives or self.aggs:
             return
         compared = {

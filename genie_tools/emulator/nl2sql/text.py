@@ -88,7 +88,7 @@ FILLER = frozenset(
     spend spends spent spending tie ties tied cost costs costing gap gaps sell sells
     earn earns earned earning pay paid paying worth pls plz thx right rather stuff
     altogether cumulative elapsed elapse elapses ones terms history base own far carry
-    carries carried size sizes range express expressed switch inclusive""".split()
+    carries carried size sizes range express expressed switch inclusive file""".split()
 )  # fmt: skip
 
 
