@@ -287,8 +287,13 @@ class RoleReading(PatternReading):
             and p.kind != "value"
         ]
         after = next(
-            (p for p in self.pieces if p.start > self.limit_at and p.kind != "value"), None
-        )
+            (
+                p
+                for p in self.pieces
+                if p.start > self.limit_at and p.kind != "value" and not self._qualifies_next(p)
+            ),
+            None,
+        )  # "the top 5 MACHINERY-segment customers": the customers
         for piece in [p for p in (after, *among[:1]) if p is not None]:
             measure, dim, table, column = _candidates(piece)
             if piece in among and table is None and measure is not None:
