@@ -187,7 +187,8 @@ class FollowUpReading(ReadingState):
         union = bool(words & {"compare", "with", "also", "add", "plus", "versus", "vs"})
         for f in new.filters:
             dated = next((x for x in out.filters if x.is_time), None)
-            if f.is_time and dated is not None and not self._date_mentions():
+            named = [i for i, _ in self._date_mentions() if self.raw[i].endswith(("ed", "date"))]
+            if f.is_time and dated is not None and not named:
                 # "lines received in 1996" then "and for 1997?": still the receipt date
                 f = Filter(dated.column, f.op, f.values, True)
             same = [x for x in out.filters if x.column is f.column or (x.is_time and f.is_time)]

@@ -8,7 +8,7 @@ from typing import Any
 
 from genie_tools.emulator.nl2sql.intent import Group, Intent
 from genie_tools.emulator.nl2sql.schema import Column, Dimension, Measure, SpaceSchema, Table
-from genie_tools.emulator.nl2sql.text import NUMBER_WORDS, stem, tokens
+from genie_tools.emulator.nl2sql.text import MONTHS, NUMBER_WORDS, stem, tokens
 
 
 class Unanswerable(Exception):
@@ -69,6 +69,28 @@ def _without_lead_in(question: str) -> str:
 
 _MONTH_NAMES = ["january", "february", "march", "april", "may", "june", "july", "august",
                 "september", "october", "november", "december"]  # fmt: skip
+
+
+def _year_of_previous(words: list[str], previous: Any) -> list[str]:
+    """Give a follow-up's bare quarter or month the year the previous question was about."""
+    if previous is None or any(re.fullmatch(r"(19|20)\d\d", w) for w in words):
+        return words
+    years = {
+        v.year
+        for f in previous.filters
+        if f.is_time
+        for v in f.values
+        if hasattr(v, "year") and not (v.month == 1 and v.day == 1 and f.values.index(v) == 1)
+    }
+    if len(years) != 1:
+        return words
+    year = str(years.pop())
+    out: list[str] = []
+    for w in words:
+        out.append(w)
+        if re.fullmatch(r"q[1-4]|h[12]", w) or w in MONTHS:
+            out.append(year)
+    return out
 
 
 def _relative_periods(words: list[str], latest: Any) -> list[str]:
@@ -148,6 +170,7 @@ class ReadingState:
         self.raw = [w for w in self.raw if w]
         if parser.schema.latest is not None:
             self.raw = _relative_periods(self.raw, parser.schema.latest)
+        self.raw = _year_of_previous(self.raw, previous)  # "and in Q2?" after "in Q1 1996"
         self.st = [stem(t) for t in self.raw]
         self.used = [False] * len(self.raw)
         self.previous = previous
@@ -223,6 +246,14 @@ class ReadingState:
         in_measures = {
             i for p in self.pieces if p.kind == "measure" for i in range(p.start, p.end)
         } - near
+        # "delivered late in 1996": the words of a conditional figure say what is counted
+        in_measures |= {
+            i
+            for p in self.pieces
+            if p.kind == "measure"
+            and any("CASE" in getattr(o, "sql", "").upper() for o in p.options)
+            for i in range(p.start, p.end)
+        }
         # a value's words name no date: "DELIVER IN PERSON" is an instruction, not receipt
         in_measures |= {i for p in self.pieces if p.kind == "value" for i in range(p.start, p.end)}
         generic = {"year", "quarter", "month", "date", "day", "week"}

@@ -179,6 +179,14 @@ class RoleReading(PatternReading):
             metrics = plain
         unique = {m.sql: (i, m) for i, m in reversed(metrics)}  # the same figure named twice
         intent.metrics = [m for _, m in sorted(unique.values(), key=lambda x: x[0])]
+        if (
+            self.count_at
+            and len(intent.metrics) == 2
+            and not {"percent", "percentage", "share", "%", "proportion"} & set(self.raw)
+            and subset_share(intent.metrics) is not None
+        ):
+            # "how many shipments were delivered late": the late ones, not all and the late
+            intent.metrics = [m for m in intent.metrics if counted_condition(m) is not None]
         if intent.having:
             self._qualifying_groups(intent)
         if not intent.metrics:

@@ -295,6 +295,14 @@ def _without_lead_clause(sentence: str) -> str | None:
     return None
 
 
+def _requests(sentence: str) -> bool:
+    """Whether a sentence states what is wanted ("I need …", "I'd like …")."""
+    words = tokens(sentence)[:3]
+    return words[:2] in (["i", "need"], ["i", "want"], ["we", "need"], ["i'd", "like"]) or (
+        words[:3] == ["i", "would", "like"]
+    )
+
+
 def question_readings(text: str) -> list[str]:
     """Ways to read ``text`` as a request, the most likely first.
 
@@ -312,6 +320,11 @@ def question_readings(text: str) -> list[str]:
         ['For my review, how was revenue split by region?', 'how was revenue split by region?']
     """
     parts = _sentences(text)
+    first_ask = next((k for k, p in enumerate(parts) if p.endswith("?")), None)
+    if first_ask is not None and any(
+        _requests(p) and not p.endswith("?") for p in parts[first_ask + 1 :]
+    ):
+        return [text]  # "Where are our TRUCK shipments? I need their GPS positions.": one ask
     asking = [p for p in parts if p.endswith("?")]
     if not asking and len(parts) > 1 and ":" in text:
         asking = [text.rsplit(":", 1)[1].strip()]
