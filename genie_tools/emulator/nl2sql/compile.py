@@ -6,10 +6,17 @@ import datetime as dt
 import re
 
 from genie_tools._optional import require
-from genie_tools.emulator.nl2sql.intent import Filter, Group, Intent, Metric, _alias
+from genie_tools.emulator.nl2sql.intent import (
+    Filter,
+    Group,
+    Intent,
+    Metric,
+    _alias,
+    conditional_sum,
+    is_row_count,
+)
 from genie_tools.emulator.nl2sql.schema import Column, SpaceSchema
 
-_COUNT_ROWS = re.compile(r"\s*COUNT\(\s*\*\s*\)\s*", re.I)
 _GRAIN_SQL = {
     "year": "year({c})",
     "quarter": "quarter({c})",
@@ -110,15 +117,11 @@ class SqlWriter:
         if len(intent.metrics) != 1 or intent.having or intent.count_groups or intent.listing:
             return intent
         metric = intent.metrics[0]
-        match = _CASED_SUM.match(metric.sql)
-        if match is None:
+        found = conditional_sum(metric)
+        if found is None:
             return intent
-        condition, value = match.group("cond"), match.group("value").strip()
-        named = [w.lower() for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", condition)]
-        column = next(
-            (c for w in named for c in self.schema.columns.get(w, []) if c.table in metric.tables),
-            None,
-        )
+        condition, value = found
+        column = self.schema.column_named_in(condition, metric.tables)
         if column is None:
             return intent
         out = intent.copy()
@@ -162,7 +165,7 @@ class SqlWriter:
         Counting customers over their orders counts each customer once per order unless
         the count is of distinct customer keys.
         """
-        if len(metric.tables) != 1 or not _COUNT_ROWS.fullmatch(metric.sql):
+        if len(metric.tables) != 1 or not is_row_count(metric.sql):
             return metric.sql
         table = self.schema.tables[next(iter(metric.tables))]
         if table.key is None or not self._repeats_rows(
@@ -230,12 +233,6 @@ def condition_sql(f: Filter, ref: str) -> str:
         likes = [f"{ref} LIKE {literal('%' + str(v) + '%')}" for v in f.values]
         return likes[0] if len(likes) == 1 else "(" + " OR ".join(likes) + ")"
     return f"{ref} {f.op} {literal(f.values[0])}"
-
-
-_CASED_SUM = re.compile(
-    r"^\s*SUM\(\s*CASE\s+WHEN\s+(?P<cond>.+?)\s+THEN\s+(?P<value>.+?)\s+ELSE\s+0\s+END\s*\)\s*$",
-    re.I | re.S,
-)
 
 
 def _is_metric(select_item: str, intent: Intent) -> bool:

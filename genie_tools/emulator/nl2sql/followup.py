@@ -14,6 +14,7 @@ from genie_tools.emulator.nl2sql.intent import (
     Metric,
     counted_condition,
     is_rate,
+    is_row_count,
     more_is_worse,
     percent_of,
 )
@@ -65,7 +66,7 @@ class FollowUpReading(ReadingState):
         After "how many shipments …", "only the late ones" counts late deliveries (the
         declared count of matching rows whose name starts with "late").
         """
-        if not re.fullmatch(r"\s*COUNT\(\s*\*\s*\)\s*", metric.sql, re.I) or len(self.raw) > 6:
+        if not is_row_count(metric.sql) or len(self.raw) > 6:
             return metric
         for measure in self.schema.measures:
             counted = Metric.of(measure)

@@ -169,7 +169,7 @@ def filtered_share(metric: Metric, filters: list[Filter]) -> Metric | None:
     """100 * SUM(x where the filters hold) / SUM(x): the share of a total a subset makes up."""
     from genie_tools.emulator.nl2sql.compile import condition_sql
 
-    if re.fullmatch(r"\s*COUNT\(\s*\*\s*\)\s*", metric.sql, re.I):
+    if is_row_count(metric.sql):
         inner = "1"  # a share of rows: "what percentage of items were returned"
     else:
         match = re.fullmatch(r"\s*SUM\((.*)\)\s*", metric.sql, re.I | re.S)
@@ -198,15 +198,28 @@ def is_rate(metric: Metric) -> bool:
     return any(w in name for w in ("rate", "ratio", "share", "fraction", "pct", "percent"))
 
 
-_CONDITIONAL_COUNT = re.compile(
-    r"^\s*SUM\(\s*CASE\s+WHEN\s+(?P<cond>.+?)\s+THEN\s+1\s+ELSE\s+0\s+END\s*\)\s*$", re.I | re.S
+_ROW_COUNT = re.compile(r"\s*COUNT\(\s*\*\s*\)\s*", re.I)
+_CONDITIONAL_SUM = re.compile(
+    r"^\s*SUM\(\s*CASE\s+WHEN\s+(?P<cond>.+?)\s+THEN\s+(?P<value>.+?)\s+ELSE\s+0\s+END\s*\)\s*$",
+    re.I | re.S,
 )
+
+
+def is_row_count(sql: str) -> bool:
+    """Whether an aggregate counts rows: ``COUNT(*)``."""
+    return _ROW_COUNT.fullmatch(sql) is not None
+
+
+def conditional_sum(metric: Metric) -> tuple[str, str] | None:
+    """``SUM(CASE WHEN c THEN x ELSE 0 END)`` → (c, x): a sum over the rows where c holds."""
+    match = _CONDITIONAL_SUM.match(metric.sql)
+    return (match.group("cond"), match.group("value").strip()) if match else None
 
 
 def counted_condition(metric: Metric) -> str | None:
     """The condition of a count of matching rows: ``SUM(CASE WHEN c THEN 1 ELSE 0 END)`` → c."""
-    match = _CONDITIONAL_COUNT.match(metric.sql)
-    return match.group("cond") if match else None
+    found = conditional_sum(metric)
+    return found[0] if found is not None and found[1] == "1" else None
 
 
 def subset_share(metrics: list[Metric]) -> Metric | None:
@@ -217,7 +230,7 @@ def subset_share(metrics: list[Metric]) -> Metric | None:
     """
     if len(metrics) != 2:
         return None
-    whole = [m for m in metrics if re.fullmatch(r"\s*COUNT\(\s*\*\s*\)\s*", m.sql, re.I)]
+    whole = [m for m in metrics if is_row_count(m.sql)]
     part = [m for m in metrics if counted_condition(m) is not None]
     if len(whole) != 1 or len(part) != 1 or not part[0].tables <= whole[0].tables:
         return None

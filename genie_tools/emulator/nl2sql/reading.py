@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from genie_tools.emulator.nl2sql.intent import Group, Intent
+from genie_tools.emulator.nl2sql.intent import Group, Intent, Metric
 from genie_tools.emulator.nl2sql.schema import Column, Dimension, Measure, SpaceSchema, Table
 from genie_tools.emulator.nl2sql.text import MONTHS, NUMBER_WORDS, stem, tokens
 
@@ -48,15 +48,15 @@ def _ambiguous(piece: Piece) -> bool:
     return dim is not None or table is not None
 
 
-def _single_column(measure: Measure | None, schema: SpaceSchema) -> Column | None:
-    """The column under ``SUM(col)`` / ``AVG(col)`` style measures, for filters on it."""
-    if measure is None:
+def _single_column(figure: Measure | Metric | None, schema: SpaceSchema) -> Column | None:
+    """The column under ``SUM(col)`` / ``AVG(col)`` style figures, for filters on it."""
+    if figure is None:
         return None
-    match = re.fullmatch(r"\s*\w+\(\s*(\w+)\s*\)\s*", measure.sql)
+    match = re.fullmatch(r"\s*\w+\(\s*(\w+)\s*\)\s*", figure.sql)
     if match is None:
         return None
     owners = schema.columns.get(match.group(1).lower(), [])
-    return owners[0] if owners else None
+    return next((c for c in owners if c.table in figure.tables), owners[0] if owners else None)
 
 
 def _without_lead_in(question: str) -> str:

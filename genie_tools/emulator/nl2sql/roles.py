@@ -21,6 +21,7 @@ from genie_tools.emulator.nl2sql.intent import (
     counted_condition,
     filtered_share,
     is_rate,
+    is_row_count,
     more_is_worse,
     percent_of,
     subset_share,
@@ -38,7 +39,6 @@ from genie_tools.emulator.nl2sql.schema import (
     Dimension,
     Measure,
     Rule,
-    SpaceSchema,
     Table,
     ValueRef,
 )
@@ -67,16 +67,6 @@ _EARNING = frozenset(
     "bring brought generate generated earn earned sell sold make made contribute "
     "contributed".split()
 )
-
-
-def _single_metric_column(metric: Metric, schema: SpaceSchema) -> Column | None:
-    """The column a metric aggregates when it is one column (``SUM(s_acctbal)``)."""
-    match = re.fullmatch(r"\s*\w+\(\s*(\w+)\s*\)\s*", metric.sql)
-    owners = schema.columns.get(match.group(1).lower(), []) if match else []
-    return next((c for c in owners if c.table in metric.tables), None)
-
-
-_COUNT_ROWS = re.compile(r"\s*COUNT\(\s*\*\s*\)\s*", re.I)
 
 
 def _named_before(pieces: list[Piece], index: int) -> bool:
@@ -351,9 +341,7 @@ class RoleReading(PatternReading):
             id(f.column) for f in intent.filters if f.op in (">", ">=", "<", "<=", "BETWEEN")
         }
         conditions = [  # "suppliers with a balance over 9k": a condition, not a figure
-            m
-            for m in intent.metrics
-            if (c := _single_metric_column(m, self.schema)) and id(c) in compared
+            m for m in intent.metrics if (c := _single_column(m, self.schema)) and id(c) in compared
         ]
         metrics = [m for m in intent.metrics if m not in conditions]
         if any(not m.name.endswith("_count") for m in metrics) or not intent.filters:
@@ -449,7 +437,7 @@ class RoleReading(PatternReading):
         if not loose:
             return
         summed = [m for m in intent.metrics if re.match(r"\s*SUM\(", m.sql, re.I)]
-        counts = [m for m in intent.metrics if re.fullmatch(r"\s*COUNT\(\s*\*\s*\)\s*", m.sql)]
+        counts = [m for m in intent.metrics if is_row_count(m.sql)]
         if len(summed) == 1 and len(intent.metrics) == 1 + len(counts):
             averaged = summed[0].with_aggregate("AVG")
             if averaged is not None:
@@ -601,11 +589,7 @@ class RoleReading(PatternReading):
                 start = i + 2 + (self.raw[i + 2 : i + 3] in (["the"], ["all"], ["our"]))
                 piece = next((p for p in self.pieces if p.start == start), None)
                 measure, _, table, _ = _candidates(piece) if piece else (None, None, None, None)
-                if (
-                    table is None
-                    and measure is not None
-                    and re.fullmatch(r"\s*COUNT\(\s*\*\s*\)\s*", measure.sql, re.I)
-                ):
+                if table is None and measure is not None and is_row_count(measure.sql):
                     table = self.schema.tables.get(next(iter(measure.tables), ""))
                 if table is not None and part.tables == {table.name}:
                     return Metric(f"{part.name}_pct", f"100 * {part.sql} / COUNT(*)", {table.name})
@@ -646,7 +630,7 @@ class RoleReading(PatternReading):
                 continue
             if (c := counted_condition(m)) is not None:
                 conditions.append((m, c))
-            elif not (_COUNT_ROWS.fullmatch(m.sql) and not m.tables & counted.tables):
+            elif not (is_row_count(m.sql) and not m.tables & counted.tables):
                 return  # another figure asked for: not this shape
         filtered_rows = any(f.column.table not in counted.tables for f in intent.filters)
         if not conditions and self.exists_at is not None and not filtered_rows:
@@ -667,16 +651,7 @@ class RoleReading(PatternReading):
         if not conditions and not filtered_rows:
             return
         for metric, condition in conditions:
-            named = [w.lower() for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", condition)]
-            column = next(
-                (
-                    c
-                    for w in named
-                    for c in self.schema.columns.get(w, [])
-                    if c.table in metric.tables
-                ),
-                None,
-            )
+            column = self.schema.column_named_in(condition, metric.tables)
             if column is None:
                 return
             intent.filters.append(Filter(column, "SQL", [condition]))

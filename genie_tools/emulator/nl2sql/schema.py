@@ -493,6 +493,18 @@ class SpaceSchema:
             for words in (v.split() for v in self.distinct.get(id(column), []))
         )
 
+    def column_named_in(self, sql: str, tables: set[str]) -> Column | None:
+        """The first column of ``tables`` that ``sql`` names ("l_receiptdate > l_commitdate")."""
+        return next(
+            (
+                c
+                for word in _IDENTIFIER.findall(sql)
+                for c in self.columns.get(word.lower(), [])
+                if c.table in tables
+            ),
+            None,
+        )
+
     def column_by_path(self, path: str) -> Column | None:
         """A column from ``catalog.schema.table.column``."""
         table_name, _, column = path.rpartition(".")
