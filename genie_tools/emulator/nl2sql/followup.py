@@ -18,8 +18,7 @@ from genie_tools.emulator.nl2sql.intent import (
     more_is_worse,
     percent_of,
 )
-from genie_tools.emulator.nl2sql.reading import ReadingState, _candidates
-from genie_tools.emulator.nl2sql.schema import Column
+from genie_tools.emulator.nl2sql.reading import Piece, ReadingState, _candidates
 
 _FOLLOW_CUES = {"and", "what", "how", "now", "only", "just", "instead", "same", "also", "then",
                 "break", "split", "make", "rather", "but", "sort", "show", "add", "include",
@@ -108,33 +107,13 @@ class FollowUpReading(ReadingState):
         )
         return rate if "rate" in words else percent_of(rate, share=False)
 
-    def _named_after_instead_metrics(self) -> set[str]:
-        """The SQL of measures named after "instead of" / "rather than": figures to drop."""
-        words = [w for w in ("instead", "rather") if w in self.raw]
-        if not words:
-            return set()
-        at = self.raw.index(words[0])
-        return {
-            measure.sql
-            for p in self.pieces
-            if p.start > at
-            for measure in [_candidates(p)[0]]
-            if measure is not None and p.kind == "measure"
-        }
-
-    def _named_after_instead(self) -> list[Column]:
-        """Columns named after "instead of" / "rather than": groups to drop."""
-        if "instead" not in self.raw and "rather" not in self.raw:
+    def _after_instead(self) -> list[Piece]:
+        """What is named after "instead of" / "rather than": figures and groups to drop."""
+        word = next((w for w in ("instead", "rather") if w in self.raw), None)
+        if word is None:
             return []
-        at = self.raw.index("instead") if "instead" in self.raw else self.raw.index("rather")
-        out: list[Column] = []
-        for p in self.pieces:
-            if p.start > at:
-                _, dim, _, column = _candidates(p)
-                col = dim.column if dim is not None else column
-                if col is not None:
-                    out.append(col)
-        return out
+        at = self.raw.index(word)
+        return [p for p in self.pieces if p.start > at]
 
     def _merge(self, previous: Intent, new: Intent) -> Intent:
         """Apply a follow-up ("only 1996", "top 5 instead", "break it down by region")."""
@@ -154,7 +133,11 @@ class FollowUpReading(ReadingState):
             out.metrics = [self._narrowed_count(m) for m in out.metrics]
         if new.metrics and not new.weak:
             out.metrics = out.metrics + new.metrics if adding else new.metrics
-            replaced = self._named_after_instead_metrics()
+            replaced = {
+                measure.sql
+                for p in self._after_instead()
+                if p.kind == "measure" and (measure := _candidates(p)[0]) is not None
+            }
             remaining = [m for m in out.metrics if m.sql not in replaced]
             out.metrics = remaining or out.metrics  # "average cost instead of inventory value"
         elif self.aggs:
@@ -165,7 +148,12 @@ class FollowUpReading(ReadingState):
                 func = before[-1] if before else func
             out.metrics = [m.with_aggregate(func) or m for m in out.metrics]
         replace = bool(words & {"instead", "rather"}) or self.raw[0] == "now"
-        dropped = self._named_after_instead()
+        dropped = [
+            dim.column if dim is not None else column
+            for p in self._after_instead()
+            for _, dim, _, column in [_candidates(p)]
+            if dim is not None or column is not None
+        ]
         out.groups = [g for g in out.groups if g.column not in dropped]
         for g in new.groups:
             if replace and not g.grain:

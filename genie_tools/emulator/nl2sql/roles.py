@@ -69,6 +69,11 @@ _EARNING = frozenset(
 )
 
 
+def _distinct_counts(metrics: list[Metric]) -> list[Metric]:
+    """The counts of distinct keys among ``metrics`` ("orders": ``COUNT(DISTINCT o_orderkey)``)."""
+    return [m for m in metrics if re.match(r"\s*COUNT\(\s*DISTINCT", m.sql, re.I)]
+
+
 def _named_before(pieces: list[Piece], index: int) -> bool:
     """Whether a table is named before ``index`` ("of the orders …, how many …")."""
     return any(p.kind == "entity" and p.end <= index for p in pieces)
@@ -604,7 +609,7 @@ class RoleReading(PatternReading):
         or the measure the words after "at least one" describe ("item arrive late").
         """
         text = " ".join(self.raw)
-        keyed = [m for m in intent.metrics if re.match(r"\s*COUNT\(\s*DISTINCT", m.sql, re.I)]
+        keyed = _distinct_counts(intent.metrics)
         if (
             not keyed
             and self.count_at
@@ -665,7 +670,7 @@ class RoleReading(PatternReading):
         if "never" not in self.raw:
             return
         at = self.raw.index("never")
-        keyed = [m for m in intent.metrics if re.match(r"\s*COUNT\(\s*DISTINCT", m.sql, re.I)]
+        keyed = _distinct_counts(intent.metrics)
         if not keyed:
             return
         counted = self.schema.tables.get(next(iter(keyed[0].tables)))
@@ -723,9 +728,7 @@ class RoleReading(PatternReading):
         when one of its lines is. Only a word no other reading took.
         """
         for i, word in enumerate(self.st):
-            if self.used[i] and not any(p.start <= i < p.end for p in self.pieces):
-                continue
-            if any(p.start <= i < p.end for p in self.pieces):
+            if self.used[i] or any(p.start <= i < p.end for p in self.pieces):
                 continue
             for measure in self.schema.measures:
                 metric = Metric.of(measure)
@@ -924,9 +927,8 @@ class RoleReading(PatternReading):
         named: set[str] = set()
         distance: dict[str, int] = {}  # how far from the value each table is named
         for other in self.pieces:
-            measure, _, table, _ = _candidates(other)
+            measure, dim, table, column = _candidates(other)
             tables: set[str] = set()
-            _, dim, _, column = _candidates(other)
             if other.kind == "entity" and table is not None:
                 tables = {table.name}
             elif other.kind == "measure" and measure is not None:
@@ -1053,7 +1055,7 @@ class RoleReading(PatternReading):
             prep in (["on"], ["from"]) or (prep == ["across"] and piece.kind != "dimension")
         ) and self.raw[piece.end : piece.end + 1] not in (["each"], ["every"]):
             return False  # "the least revenue on orders placed in 1993": whose, not a group
-        if self.raw[piece.start - 1 : piece.start] in (["that"], ["this"], ["same"]):
+        if prep in (["that"], ["this"], ["same"]):
             return False  # "the least revenue that year": the year named before
         if set(self.raw[max(0, piece.start - 2) : piece.start]) & {"all", "any", "entire", "whole"}:
             return False
