@@ -12,7 +12,6 @@ engine ask instead of guess.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from genie_tools.emulator.nl2sql.followup import FollowUpReading
 from genie_tools.emulator.nl2sql.intent import (
@@ -25,7 +24,6 @@ from genie_tools.emulator.nl2sql.reading import (
 )
 from genie_tools.emulator.nl2sql.roles import RoleReading
 from genie_tools.emulator.nl2sql.schema import (
-    Column,
     Measure,
     SpaceSchema,
     ValueRef,
@@ -56,7 +54,7 @@ LEADING_WRITES = frozenset(
 
 
 _MOVES = frozenset("switch move transfer convert reassign".split())
-_VIEW_CHANGES = frozenset("to it that this back over the".split()) - {"the"}
+_VIEW_CHANGES = frozenset("to it that this back over".split())
 
 # English words that are also values in some data ("NONE" as a shipping instruction)
 _COMMON_WORDS = frozenset("none nothing other any no yes".split())
@@ -125,39 +123,26 @@ class QuestionParser:
                     self._add(tuple(stem(w) for w in c.words), "column", c)
         # "balance" for the account balance, "cost" for the supply cost: the last word of a
         # column's name, when no other column of the space ends with it
-        heads: dict[str, list[Column]] = {}
+        heads: dict[str, list[object]] = {}
         for cols in schema.columns.values():
             for c in cols:
                 if c.kind == "number" and len(c.words) > 1 and "key" not in c.words:
                     heads.setdefault(stem(c.words[-1]), []).append(c)
-        for head, owners in heads.items():
-            if len(owners) == 1 and (head,) not in self.phrases and head not in FILLER:
-                self._add((head,), "column", owners[0])
+        self._add_sole_names("column", heads)
         # "by mode" for the ship mode, "total units" for the units on hand: a word only one
-        # dimension (or measure) is named with
+        # dimension (or measure) is named with; not a table's or a date's word
         dated = {w for d in schema.dimensions if d.grain for p in d.phrases for w in p}
         dated |= {stem(w) for c in schema.date_columns for w in c.words}
-        plain_dims = [d for d in schema.dimensions if d.grain is None]
-        groups: list[tuple[str, list[Any]]] = [
-            ("dimension", plain_dims),
-            ("measure", list(schema.measures)),
-        ]
-        for kind, named in groups:
-            owners_of: dict[str, set[int]] = {}
-            for k, thing in enumerate(named):
-                for p in thing.phrases:
-                    for w in p:
-                        owners_of.setdefault(w, set()).add(k)
-            for w, keys in owners_of.items():
-                if (
-                    len(keys) == 1
-                    and (w,) not in self.phrases
-                    and w not in FILLER
-                    and w not in self._entity_words
-                    and w not in dated
-                    and len(w) > 3
-                ):
-                    self._add((w,), kind, named[keys.pop()])
+        for kind, things in (
+            ("dimension", [d for d in schema.dimensions if d.grain is None]),
+            ("measure", schema.measures),
+        ):
+            words: dict[str, list[object]] = {}
+            for thing in things:
+                for w in dict.fromkeys(w for p in thing.phrases for w in p):
+                    if len(w) > 3 and w not in self._entity_words and w not in dated:
+                        words.setdefault(w, []).append(thing)
+            self._add_sole_names(kind, words)
         for key, rule in schema.rules.items():
             self._add(key, "rule", rule)
         for key, refs in schema.values.items():
@@ -177,6 +162,12 @@ class QuestionParser:
                 if len(p) >= 3 and len(set(p)) == len(p):
                     self.shuffled.setdefault(tuple(sorted(p)), []).append(m)
         self.vocabulary = {stem(w) for w in schema._vocabulary(schema.space)}
+
+    def _add_sole_names(self, kind: str, owners: dict[str, list[object]]) -> None:
+        """Let each word that names exactly one thing of ``kind`` name it on its own."""
+        for word, things in owners.items():
+            if len(things) == 1 and (word,) not in self.phrases and word not in FILLER:
+                self._add((word,), kind, things[0])
 
     def _add(self, phrase: tuple[str, ...], kind: str, payload: object) -> None:
         if phrase:
