@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,21 +68,22 @@ def _without_lead_in(question: str) -> str:
     return question
 
 
-_MONTH_NAMES = ["january", "february", "march", "april", "may", "june", "july", "august",
-                "september", "october", "november", "december"]  # fmt: skip
+# each month's full name: the first name MONTHS gives it
+_MONTH_NAMES = [next(name for name, n in MONTHS.items() if n == m) for m in range(1, 13)]
 
 
-def _year_of_previous(words: list[str], previous: Any) -> list[str]:
+def _year_of_previous(words: list[str], previous: Intent | None) -> list[str]:
     """Give a follow-up's bare quarter or month the year the previous question was about."""
     if previous is None or any(re.fullmatch(r"(19|20)\d\d", w) for w in words):
         return words
-    years = {
-        v.year
-        for f in previous.filters
-        if f.is_time
-        for v in f.values
-        if hasattr(v, "year") and not (v.month == 1 and v.day == 1 and f.values.index(v) == 1)
-    }
+    years: set[int] = set()
+    for f in previous.filters:
+        if f.is_time:
+            dates = [v for v in f.values if isinstance(v, dt.date)]
+            end = f.values[1] if len(f.values) > 1 else None
+            if isinstance(end, dt.date) and (end.month, end.day) == (1, 1):
+                dates.remove(end)  # an exclusive end: 1996-01-01 up to 1997-01-01 is 1996
+            years |= {d.year for d in dates}
     if len(years) != 1:
         return words
     year = str(years.pop())
