@@ -224,9 +224,6 @@ class FollowUpReading(ReadingState):
         ):
             # "which mode is the slowest?", "which of those years was the worst?": the one
             out.limit, out.rank_by_metric = 1, True
-            word = self.raw[self.superlative_at]
-            if word in ("worst", "best") and out.metrics:
-                new.descending = (word == "worst") == more_is_worse(out.metrics[0])
         if self.superlative_at is not None and out.metrics:
             word = self.raw[self.superlative_at]
             if word in ("worst", "best"):
