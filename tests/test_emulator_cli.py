@@ -90,6 +90,20 @@ class Server:
             self.proc.wait()
 
 
+# A one-table space with one example, for the commands that take a config or spaces file.
+ORDERS_SPACE = {
+    "id": "cli-orders",
+    "title": "CLI orders",
+    "tables": [{"name": "samples.tpch.orders"}],
+    "example_sqls": [
+        {
+            "question": "How many orders are there?",
+            "sql": "SELECT COUNT(*) AS n FROM samples.tpch.orders",
+        }
+    ],
+}
+
+
 @pytest.fixture
 def serve() -> Iterator[Callable[..., Server]]:
     servers: list[Server] = []
@@ -181,22 +195,7 @@ def test_sigint_while_a_query_runs(serve: Callable[..., Server], tmp_path: Path)
 def test_emulator_command_honours_config_and_qpm(
     serve: Callable[..., Server], tmp_path: Path
 ) -> None:
-    config = {
-        "limits": {"qpm": 2},
-        "spaces": [
-            {
-                "id": "cli-orders",
-                "title": "CLI orders",
-                "tables": [{"name": "samples.tpch.orders"}],
-                "example_sqls": [
-                    {
-                        "question": "How many orders are there?",
-                        "sql": "SELECT COUNT(*) AS n FROM samples.tpch.orders",
-                    }
-                ],
-            }
-        ],
-    }
+    config = {"limits": {"qpm": 2}, "spaces": [ORDERS_SPACE]}
     path = tmp_path / "cli.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     server = serve("--port", "0", "--speed", "0", "--config", str(path), "--qpm", "7")
@@ -394,21 +393,7 @@ def test_eval_command_json_summary(tiny_eval: Path) -> None:
 
 
 def test_eval_command_with_own_spaces(tmp_path: Path) -> None:
-    spaces = {
-        "spaces": [
-            {
-                "id": "cli-orders",
-                "title": "CLI orders",
-                "tables": [{"name": "samples.tpch.orders"}],
-                "example_sqls": [
-                    {
-                        "question": "How many orders are there?",
-                        "sql": "SELECT COUNT(*) AS n FROM samples.tpch.orders",
-                    }
-                ],
-            }
-        ]
-    }
+    spaces = {"spaces": [ORDERS_SPACE]}
     cases = {
         "cases": [
             {
