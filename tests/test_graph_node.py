@@ -38,8 +38,14 @@ def space(emu: GenieEmulator, title: str = "Sales & revenue") -> str:
 
 
 def one_node_graph(
-    emu: GenieEmulator, *, checkpointer: Any = None, schema: Any = GenieState, **options: Any
+    emu: GenieEmulator,
+    *,
+    checkpointer: Any = "memory",
+    schema: Any = GenieState,
+    settings: dict[str, Any] | None = None,
+    **options: Any,
 ) -> Any:
+    """The "Sales & revenue" node alone; ``checkpointer=None`` compiles without one."""
     builder = StateGraph(schema)
     builder.add_node(
         "sales",
@@ -47,12 +53,14 @@ def one_node_graph(
             space(emu),
             name="sales",
             workspace=emu.workspace_client(),
-            settings=GenieSettings(**FAST),
+            settings=GenieSettings(**{**FAST, **(settings or {})}),
             **options,
         ),
     )
     builder.add_edge(START, "sales")
-    return builder.compile(checkpointer=checkpointer or InMemorySaver())
+    return builder.compile(
+        checkpointer=InMemorySaver() if checkpointer == "memory" else checkpointer
+    )
 
 
 def run(graph: Any, payload: Any, config: dict[str, Any], mode: str) -> dict[str, Any]:
@@ -177,18 +185,7 @@ def test_custom_stream_shows_every_status(make_emulator: Any, mode: str) -> None
 
 def test_limiter_waits_are_streamed(make_emulator: Any) -> None:
     emu = make_emulator(qpm=100_000, seed=22)
-    builder = StateGraph(GenieState)
-    builder.add_node(
-        "sales",
-        create_genie_node(
-            space(emu),
-            name="sales",
-            workspace=emu.workspace_client(),
-            settings=GenieSettings(**{**FAST, "qpm": 2, "rate_window_seconds": 2.0}),
-        ),
-    )
-    builder.add_edge(START, "sales")
-    graph = builder.compile(checkpointer=InMemorySaver())
+    graph = one_node_graph(emu, settings={"qpm": 2, "rate_window_seconds": 2.0})
     config = {"configurable": {"thread_id": "limited"}}
     kinds: list[str] = []
     for q in ("How many parts are there?", "How many suppliers are there?", "How many nations?"):
@@ -272,30 +269,16 @@ def test_follow_ups_with_each_checkpointer(
     a = {"configurable": {"thread_id": f"cp-a-{kind}-{mode}"}}
     b = {"configurable": {"thread_id": f"cp-b-{kind}-{mode}"}}
 
-    def build(saver: Any) -> Any:
-        builder = StateGraph(GenieState)
-        builder.add_node(
-            "sales",
-            create_genie_node(
-                space(emu),
-                name="sales",
-                workspace=emu.workspace_client(),
-                settings=GenieSettings(**FAST),
-            ),
-        )
-        builder.add_edge(START, "sales")
-        return builder.compile(checkpointer=saver)
-
     if mode == "sync":
         for question, config in ((qs[0], a), (qs[1], a), (qs[2], b)):
             with checkpointer_from_url(checkpointer_url) as saver:  # reopened each turn
-                build(saver).invoke(ask(question), config)
+                one_node_graph(emu, checkpointer=saver).invoke(ask(question), config)
     else:
 
         async def turns() -> None:
             for question, config in ((qs[0], a), (qs[1], a), (qs[2], b)):
                 async with acheckpointer_from_url(checkpointer_url) as saver:
-                    await build(saver).ainvoke(ask(question), config)
+                    await one_node_graph(emu, checkpointer=saver).ainvoke(ask(question), config)
 
         asyncio.run(turns())
     if kind != "memory":  # a reopened in-memory saver forgets, by design
@@ -306,16 +289,6 @@ def test_follow_ups_with_each_checkpointer(
 
 
 def test_a_graph_without_checkpointer_still_answers(emu: GenieEmulator) -> None:
-    builder = StateGraph(GenieState)
-    builder.add_node(
-        "sales",
-        create_genie_node(
-            space(emu),
-            name="sales",
-            workspace=emu.workspace_client(),
-            settings=GenieSettings(**FAST),
-        ),
-    )
-    builder.add_edge(START, "sales")
-    out = builder.compile().invoke(ask("How many customers are in the HOUSEHOLD segment?"))
+    graph = one_node_graph(emu, checkpointer=None)
+    out = graph.invoke(ask("How many customers are in the HOUSEHOLD segment?"))
     assert "HOUSEHOLD" in out["messages"][-1].additional_kwargs["genie"]["answer"]["sql"]
