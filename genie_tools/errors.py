@@ -27,6 +27,7 @@ __all__ = [
     "ConfigurationError",
     "GenieError",
     "GenieTimeoutError",
+    "InvalidIdError",
     "NotFoundError",
     "PermissionDeniedError",
     "QueryCancelledError",
@@ -70,6 +71,22 @@ class GenieError(Exception):
 
 class ConfigurationError(GenieError, ValueError):
     """The client is configured in a way that cannot work (no space id, bad host…)."""
+
+
+class InvalidIdError(ConfigurationError):
+    """An id (space, conversation, message…) does not have the shape Genie gives its ids.
+
+    Raised before any request is sent, wherever an id enters: call arguments, tool
+    arguments, graph state, checkpoints, the CLI. Genie ids are letters, digits, ``-``
+    and ``_``; anything else could steer a request away from Genie's API.
+
+    Attributes:
+        kind: Which id it is (``"space"``, ``"conversation"``, ``"message"``…).
+    """
+
+    def __init__(self, message: str, *, kind: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.kind = kind
 
 
 class AuthenticationError(GenieError):
