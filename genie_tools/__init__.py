@@ -49,6 +49,7 @@ _EXPORTS = {
             "RateLimitedError",
             "ResultExpiredError",
             "ServiceUnavailableError",
+            "WorkspaceUnreachableError",
         )
     },
 }
@@ -80,6 +81,7 @@ __all__ = [
     "ResultExpiredError",
     "ServiceUnavailableError",
     "SpaceInfo",
+    "WorkspaceUnreachableError",
     "__version__",
     "create_genie_tool",
 ]
@@ -101,6 +103,7 @@ if TYPE_CHECKING:
         RateLimitedError,
         ResultExpiredError,
         ServiceUnavailableError,
+        WorkspaceUnreachableError,
     )
     from genie_tools.models import (
         AskOutcome,

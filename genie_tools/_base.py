@@ -10,13 +10,14 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any, Literal
 
 from genie_tools import _flows as flows
-from genie_tools._core import Context, Flow
+from genie_tools._core import Bounded, Context, Flow
 from genie_tools.cache import AnswerCache
 from genie_tools.errors import BadRequestError, ConfigurationError
-from genie_tools.limits import HostLimits
+from genie_tools.ids import check_id, check_optional_id
+from genie_tools.limits import HostLimits, settings_with_budget_hint
 from genie_tools.models import GenieAnswer, MessageRef, SpaceInfo
-from genie_tools.settings import GenieSettings, check_space_id
-from genie_tools.submission import API
+from genie_tools.settings import GenieSettings
+from genie_tools.submission import conversation_path
 from genie_tools.transport import AuthSource
 
 if TYPE_CHECKING:
@@ -38,13 +39,11 @@ class ClientBase:
         space_id: str | None,
         settings: GenieSettings | None,
     ) -> None:
-        self.settings = settings or GenieSettings()
+        # An emulator's WorkspaceClient declares its budget; explicit settings still win.
+        self.settings = settings_with_budget_hint(settings or GenieSettings(), workspace)
         self.workspace = workspace  # as given: an async twin authenticates the same way
         if space_id is not None:
-            try:
-                check_space_id(space_id)
-            except ValueError as exc:
-                raise ConfigurationError(str(exc)) from None
+            check_id(space_id, kind="space")  # InvalidIdError: a ConfigurationError
         self.space_id = space_id or self.settings.default_space_id
         self._auth = AuthSource(workspace, self.settings)
         cache = None
@@ -70,20 +69,21 @@ class ClientBase:
         return self._ctx.limits
 
     def _space(self, space_id: str | None) -> str:
-        chosen = space_id or self.space_id
+        # Every id is checked where it enters, before any flow (or request) starts.
+        chosen = check_optional_id(space_id, kind="space") or self.space_id
         if not chosen:
             raise ConfigurationError(
                 "No Genie space given: pass space_id=..., or set GENIE_SPACE_ID / "
                 "GenieSettings(space_id=...)."
             )
-        return chosen
+        return check_id(chosen, kind="space")
 
     def _timeout(self, timeout: float | None) -> float:
         return flows.initial_timeout(self._ctx, timeout)
 
     @staticmethod
     def _ref(ref: MessageRef | GenieAnswer) -> MessageRef:
-        return ref.ref if isinstance(ref, GenieAnswer) else ref
+        return flows.check_ref(ref)
 
     # Each operation as a flow; the subclasses only choose the driver.
     def _ask(
@@ -93,12 +93,15 @@ class ClientBase:
         conversation_id: str | None,
         timeout: float | None,
     ) -> Flow[GenieAnswer]:
-        return flows.ask_flow(
-            self._ctx,
-            question,
-            space_id=self._space(space_id),
-            conversation_id=conversation_id,
-            timeout=self._timeout(timeout),
+        space = self._space(space_id)
+        conversation = check_optional_id(conversation_id, kind="conversation")
+        question = flows.clean_question(question)  # a typed error now, before connecting
+        # Bounded: the timeout also covers connecting (host discovery, authentication).
+        return Bounded(
+            self._timeout(timeout),
+            lambda left: flows.ask_flow(
+                self._ctx, question, space_id=space, conversation_id=conversation, timeout=left
+            ),
         )
 
     def _submit(
@@ -109,24 +112,34 @@ class ClientBase:
         timeout: float | None,
         not_before: dt.datetime | None = None,
     ) -> Flow[MessageRef]:
-        return flows.submit_flow(
-            self._ctx,
-            question,
-            space_id=self._space(space_id),
-            conversation_id=conversation_id,
-            timeout=self._timeout(timeout),
-            not_before=not_before,
+        space = self._space(space_id)
+        conversation = check_optional_id(conversation_id, kind="conversation")
+        question = flows.clean_question(question)  # a typed error now, before connecting
+        return Bounded(
+            self._timeout(timeout),
+            lambda left: flows.submit_flow(
+                self._ctx,
+                question,
+                space_id=space,
+                conversation_id=conversation,
+                timeout=left,
+                not_before=not_before,
+            ),
         )
 
     def _wait(self, ref: MessageRef, timeout: float | None) -> Flow[GenieAnswer]:
-        return flows.resume_flow(self._ctx, ref, timeout=self._timeout(timeout))
+        checked = self._ref(ref)
+        return Bounded(
+            self._timeout(timeout),
+            lambda left: flows.resume_flow(self._ctx, checked, timeout=left),
+        )
 
     def _cancel(self, ref: MessageRef | GenieAnswer) -> Flow[None]:
         r = self._ref(ref)
         return flows.simple_flow(self._ctx, "DELETE", flows.message_path(r), ref=r)
 
     def _delete(self, conversation_id: str, space_id: str | None) -> Flow[None]:
-        path = f"{API}/{self._space(space_id)}/conversations/{conversation_id}"
+        path = conversation_path(self._space(space_id), conversation_id)
         return flows.simple_flow(self._ctx, "DELETE", path)
 
     def _feedback(
@@ -134,8 +147,8 @@ class ClientBase:
     ) -> Flow[None]:
         r = self._ref(ref)
         body: dict[str, Any] = {"rating": self._rating(rating)}
-        if comment:
-            body["comment"] = comment
+        if comment is not None and (text := flows.clean_text(comment, what="comment")):
+            body["comment"] = text
         return flows.simple_flow(
             self._ctx, "POST", f"{flows.message_path(r)}/feedback", json=body, ref=r
         )

@@ -16,14 +16,17 @@ import asyncio
 import datetime as dt
 import logging
 import random
+import re
 import time
-from collections.abc import AsyncIterator, Generator, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+from urllib.parse import unquote
 
 from genie_tools.cache import AnswerCache
 from genie_tools.errors import (
     CircuitOpenError,
+    ConfigurationError,
     GenieError,
     RateLimitedError,
     ServiceUnavailableError,
@@ -32,7 +35,7 @@ from genie_tools.errors import (
 from genie_tools.limits import HostLimits, limits_for
 from genie_tools.models import MessageRef, ProgressEvent, ProgressKind
 from genie_tools.polling import Deadline, PollSchedule
-from genie_tools.settings import GenieSettings
+from genie_tools.settings import GenieSettings, check_host
 from genie_tools.transport import (
     AsyncTransport,
     AuthSource,
@@ -40,6 +43,8 @@ from genie_tools.transport import (
     Response,
     SyncTransport,
     TransportFailure,
+    connect_deadline,
+    what_failed,
 )
 from genie_tools.wire import error_fields, parse_retry_after
 
@@ -47,6 +52,7 @@ T = TypeVar("T")
 logger = logging.getLogger("genie_tools.client")
 
 __all__ = [
+    "Bounded",
     "Context",
     "Done",
     "Emit",
@@ -55,8 +61,11 @@ __all__ = [
     "Sleep",
     "backoff_delay",
     "call",
+    "check_request",
+    "connect_limit",
     "iter_async",
     "iter_sync",
+    "log_budget_wait",
 ]
 
 
@@ -76,6 +85,62 @@ class Emit:
 
 Effect = Request | Sleep | Emit
 Flow = Generator[Effect, Any, T]
+
+
+class Bounded(Generator[Effect, Any, T]):
+    """An operation whose timeout also covers connecting to the workspace.
+
+    The flow is built on its first step with the time then left, and every step runs
+    inside :func:`~genie_tools.transport.connect_deadline`: finding the host and
+    authenticating (on the first request, or before the first step on the event loop)
+    count against the operation's own timeout as well as ``connect_timeout``.
+
+    Args:
+        timeout: Seconds for the whole operation, connecting included.
+        build: Makes the flow from the seconds left.
+
+    Example:
+        >>> def answer(left: float):
+        ...     return 42
+        ...     yield
+        >>> flow = Bounded(5.0, answer)
+        >>> try:
+        ...     next(flow)
+        ... except StopIteration as stop:
+        ...     stop.value
+        42
+    """
+
+    def __init__(self, timeout: float, build: Callable[[float], Flow[T]]) -> None:
+        self.timeout = timeout
+        self._at = time.monotonic() + timeout
+        self._build = build
+        self._flow: Flow[T] | None = None
+
+    def send(self, value: Any) -> Effect:
+        """Run the operation to its next effect (building it on the first step)."""
+        with connect_deadline(self._at):
+            if self._flow is None:
+                # Never zero: a flow given no time at all could not even report its timeout.
+                self._flow = self._build(max(self._at - time.monotonic(), 0.001))
+            return self._flow.send(value)
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Effect:
+        """Hand an exception to the operation at its current step."""
+        if self._flow is None:
+            raise typ if val is None else val
+        with connect_deadline(self._at):
+            return self._flow.throw(typ, val, tb) if val is not None else self._flow.throw(typ)
+
+    def close(self) -> None:
+        """Close the operation (its ``finally`` blocks run)."""
+        if self._flow is not None:
+            self._flow.close()
+
+
+def connect_limit(flow: Flow[Any]) -> float | None:
+    """The operation's own timeout when connecting must respect it, else ``None``."""
+    return flow.timeout if isinstance(flow, Bounded) else None
 
 
 @dataclass(frozen=True)
@@ -270,7 +335,12 @@ def _http_error(
 ) -> GenieError:
     code, message = error_fields(response.body)
     return error_for_status(
-        response.status, code, message, what=request.describe(), retry_after=retry_after, ref=ref
+        response.status,
+        code,
+        message,
+        what=what_failed(request, response),
+        retry_after=retry_after,
+        ref=ref,
     )
 
 
@@ -284,6 +354,64 @@ def rate_limited(ctx: Context, wait: float, *, ref: MessageRef | None = None) ->
         retry_after=wait,
         ref=ref,
     )
+
+
+BUDGET_WAIT_LOG_SECONDS = 1.0
+"""Budget waits longer than this are logged at INFO (shorter ones are routine pacing)."""
+
+
+def log_budget_wait(ctx: Context, wait: float, why: str) -> None:
+    """Say at INFO that a question waits ``wait`` s for the budget, when that is noticeable.
+
+    The same wait is also a ``rate_limit`` progress event; the log line is for callers
+    that do not watch progress (``ask()``), so a slow pace is never silent. It names the
+    host and the budget, nothing else (no question text, no credentials).
+    """
+    if wait > BUDGET_WAIT_LOG_SECONDS:
+        logger.info("waiting %.1f s for the question budget of %s (%s)", wait, ctx.limits.host, why)
+
+
+# Where the client may send credentials: Genie's spaces API and the statement API's
+# result chunks. Segments are what ids.segment() makes: unreserved characters or %XX.
+_ALLOWED_PATHS = (
+    re.compile(r"/api/2\.0/genie/spaces(?:/[A-Za-z0-9_.~%-]+)*"),
+    re.compile(r"/api/2\.0/sql/statements/[A-Za-z0-9_.~%-]+/result/chunks/[0-9]+"),
+)
+
+
+def check_request(request: Request) -> None:
+    """Refuse a request that would leave Genie's API, whatever built it.
+
+    The last line of defence behind the id checks and encoded segments: the drivers
+    call it for every request, so no path (a bug, a crafted id that slipped through)
+    can send the user's credentials elsewhere in the workspace. Pre-signed links carry
+    no credentials; they must still be https URLs (http only on loopback).
+
+    Raises:
+        ConfigurationError: The request is outside the allowed paths.
+
+    Example:
+        >>> check_request(Request("GET", "/api/2.0/genie/spaces/01ef/conversations"))
+        >>> check_request(Request("GET", "/api/2.0/preview/scim/v2/Users"))
+        Traceback (most recent call last):
+        ...
+        genie_tools.errors.ConfigurationError: Refused to send GET '/api/2.0/preview/scim/...
+    """
+    if request.external:
+        try:
+            check_host(request.path)
+            return
+        except ValueError:
+            raise ConfigurationError(
+                f"Refused to follow a {request.method} link that is not an https URL."
+            ) from None
+    path = request.path
+    dots = any(unquote(part) in (".", "..") for part in path.split("/"))
+    if dots or not any(p.fullmatch(path) for p in _ALLOWED_PATHS):
+        raise ConfigurationError(
+            f"Refused to send {request.method} {path!r}: it is outside Genie's API "
+            "(/api/2.0/genie/spaces/...). Check the ids passed to the client."
+        )
 
 
 # drivers -------------------------------------------------------------------------
@@ -301,6 +429,7 @@ def iter_sync(flow: Flow[Any], transport: SyncTransport) -> Iterator[ProgressEve
             value, error = None, None
             if isinstance(effect, Request):
                 try:
+                    check_request(effect)
                     value = transport.send(effect)
                 except Exception as exc:  # handed to the flow, which decides
                     error = exc
@@ -317,6 +446,9 @@ async def iter_async(
     flow: Flow[Any], transport: AsyncTransport
 ) -> AsyncIterator[ProgressEvent | Done]:
     """Run ``flow`` on the event loop, yielding its events and finally :class:`Done`."""
+    # Connect first, on a worker thread: the flow's first step may need the host, and
+    # the SDK's blocking auth must never run on the event loop.
+    await transport.ensure_ready(connect_limit(flow))
     value: Any = None
     error: BaseException | None = None
     try:
@@ -329,6 +461,7 @@ async def iter_async(
             value, error = None, None
             if isinstance(effect, Request):
                 try:
+                    check_request(effect)
                     value = await transport.send(effect)
                 except Exception as exc:  # handed to the flow, which decides
                     error = exc
@@ -351,7 +484,6 @@ def run_sync(flow: Flow[T], transport: SyncTransport) -> T:
 
 async def run_async(flow: Flow[T], transport: AsyncTransport) -> T:
     """Run ``flow`` to its result on the event loop, discarding events."""
-    await transport.ensure_ready()
     async for item in iter_async(flow, transport):
         if isinstance(item, Done):
             return item.value

@@ -7,19 +7,25 @@ others are small request sequences. All sleeping and I/O is yielded to the drive
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
+import math
+import re
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from genie_tools._core import Context, Flow, OpStats, Sleep, call
 from genie_tools.errors import (
     BadRequestError,
+    ConfigurationError,
     GenieTimeoutError,
     NotFoundError,
     QueryCancelledError,
     QueryFailedError,
     ResultExpiredError,
 )
+from genie_tools.ids import check_id, check_optional_id, segment
 from genie_tools.models import (
     TERMINAL_STATUSES,
     GenieAnswer,
@@ -29,7 +35,8 @@ from genie_tools.models import (
     Timings,
 )
 from genie_tools.polling import Deadline, StallDetector
-from genie_tools.submission import API, submit
+from genie_tools.settings import check_host
+from genie_tools.submission import API, conversation_path, space_path, submit
 from genie_tools.transport import Request, Response
 from genie_tools.wire import (
     MessageView,
@@ -53,15 +60,101 @@ _ADVICE = {
 
 
 def message_path(ref: MessageRef) -> str:
-    """The REST path of a message."""
-    return f"{API}/{ref.space_id}/conversations/{ref.conversation_id}/messages/{ref.message_id}"
+    """The REST path of a message, every id checked and encoded as one segment.
+
+    A ref can be built without validation (``model_construct``, ``model_copy``), so the
+    ids are checked here, where they become a URL.
+
+    Example:
+        >>> message_path(MessageRef(space_id="s", conversation_id="c", message_id="m"))
+        '/api/2.0/genie/spaces/s/conversations/c/messages/m'
+    """
+    message = segment(check_id(ref.message_id, kind="message"))
+    return f"{conversation_path(ref.space_id, ref.conversation_id)}/messages/{message}"
 
 
-def clean_question(question: str) -> str:
-    """The question without surrounding whitespace; an empty one is refused locally."""
-    if not isinstance(question, str) or not question.strip():
+def attachment_path(ref: MessageRef) -> str:
+    """The REST path of the ref's query attachment (ids checked and encoded)."""
+    attachment = segment(check_id(ref.attachment_id, kind="attachment"))
+    return f"{message_path(ref)}/attachments/{attachment}"
+
+
+def check_ref(ref: object) -> MessageRef:
+    """``ref`` as a :class:`MessageRef` whose ids are all Genie ids, else a typed error.
+
+    Raises:
+        InvalidIdError: An id is malformed (it says which).
+        BadRequestError: ``ref`` is not a ``MessageRef`` or ``GenieAnswer``.
+
+    Example:
+        >>> check_ref(MessageRef(space_id="s", conversation_id="c", message_id="m")).message_id
+        'm'
+    """
+    if not isinstance(ref, MessageRef | GenieAnswer):
+        raise BadRequestError(
+            f"Expected a MessageRef or a GenieAnswer, not {type(ref).__name__}; pass what "
+            "submit() or ask() returned."
+        )
+    # Checked before building the ref: a GenieAnswer's ids are not validated on their own.
+    check_id(ref.space_id, kind="space")
+    check_id(ref.conversation_id, kind="conversation")
+    check_id(ref.message_id, kind="message")
+    check_optional_id(ref.attachment_id, kind="attachment")
+    return ref.ref if isinstance(ref, GenieAnswer) else ref
+
+
+# Control characters (C0, DEL, C1) other than tab and newline: invisible, and NUL or
+# escape sequences in a question only confuse Genie, logs and terminals.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def clean_text(value: object, *, what: str = "question") -> str:
+    r"""Text safe to send: a string, valid Unicode, without control characters.
+
+    Carriage returns become newlines and other control characters other than tab and
+    newline are removed. A lone surrogate (e.g. ``"\ud800"``, what a broken decoder
+    leaves) cannot be encoded as UTF-8, so it is refused rather than guessed at.
+
+    Args:
+        value: The text as received (from a caller, a model or a user).
+        what: What the text is, named in errors.
+
+    Returns:
+        The cleaned text, surrounding whitespace removed (possibly empty).
+
+    Raises:
+        BadRequestError: ``value`` is not a string, or holds a lone surrogate.
+
+    Example:
+        >>> clean_text("revenue\x00 by year\r\n")
+        'revenue by year'
+    """
+    if not isinstance(value, str):
+        raise BadRequestError(
+            f"The {what} must be a string, not {type(value).__name__}; pass the text itself."
+        )
+    bad = _SURROGATE.search(value)
+    if bad is not None:
+        raise BadRequestError(
+            f"The {what} is not valid Unicode text: it holds a lone surrogate "
+            f"(U+{ord(bad.group()):04X} at position {bad.start()}); send it as valid UTF-8."
+        )
+    value = value.replace("\r\n", "\n").replace("\r", "\n")
+    return _CONTROL.sub("", value).strip()
+
+
+def clean_question(question: object) -> str:
+    """The question cleaned (:func:`clean_text`); an empty one is refused locally.
+
+    Example:
+        >>> clean_question("  revenue by year? ")
+        'revenue by year?'
+    """
+    text = clean_text(question, what="question")
+    if not text:
         raise BadRequestError("The question is empty; ask something.")
-    return question.strip()
+    return text
 
 
 def ask_flow(
@@ -210,6 +303,13 @@ def _finish(
     submitted: float,
 ) -> Flow[GenieAnswer]:
     raise_for_failure(view, ref)
+    # The answer is the ref's message: its ids are the (checked) ref's, whatever the body says.
+    view = dataclasses.replace(
+        view,
+        space_id=ref.space_id,
+        conversation_id=ref.conversation_id,
+        message_id=ref.message_id,
+    )
     result = None
     if view.query is not None and view.query.attachment_id:
         ref = ref.model_copy(update={"attachment_id": view.query.attachment_id})
@@ -260,7 +360,7 @@ def result_flow(
     """The typed result of the message's query, re-running it if it expired."""
     assert view.query is not None
     assert ref.attachment_id
-    base = f"{message_path(ref)}/attachments/{ref.attachment_id}"
+    base = attachment_path(ref)
     expired = view.status == "QUERY_RESULT_EXPIRED"
     rerun = False
     pause = 0.1
@@ -343,12 +443,12 @@ def download_flow(ctx: Context, ref: MessageRef, *, timeout: float) -> Flow[Quer
         if view.query is None or not view.query.attachment_id:
             raise NotFoundError("This message has no query to download.", ref=ref)
         ref = ref.model_copy(update={"attachment_id": view.query.attachment_id})
-    base = f"{message_path(ref)}/attachments/{ref.attachment_id}/downloads"
+    base = f"{attachment_path(ref)}/downloads"
     started = yield from call(
         ctx, Request("POST", base, json={}), stats=stats, deadline=deadline, ref=ref
     )
     body = _dict(started.body)
-    download = f"{base}/{body.get('download_id')}"
+    download = f"{base}/{segment(check_id(body.get('download_id'), kind='download'))}"
     params = {"download_id_signature": body.get("download_id_signature") or ""}
     pause = 0.1
     while True:
@@ -382,7 +482,7 @@ def _chunks(
         link = links.pop(0)
         chunk = yield from call(
             ctx,
-            Request("GET", str(link.get("external_link")), external=True),
+            Request("GET", _external_link(link.get("external_link")), external=True),
             stats=stats,
             deadline=deadline,
             ref=ref,
@@ -390,9 +490,40 @@ def _chunks(
         rows += _chunk_rows(chunk, stmt)
         follow = link.get("next_chunk_internal_link")
         if not links and follow:  # the statement API pages links: fetch the next ones
-            more = yield from call(ctx, Request("GET", str(follow)), stats=stats, ref=ref)
+            path, params = _internal_link(follow)
+            more = yield from call(ctx, Request("GET", path, params=params), stats=stats, ref=ref)
             links = list(_dict(more.body).get("external_links") or [])
     return rows
+
+
+_CHUNK_PATH = re.compile(r"/api/2\.0/sql/statements/([^/]+)/result/chunks/(\d+)")
+
+
+def _internal_link(link: object) -> tuple[str, dict[str, str]]:
+    """A statement API chunk link, only if it is one: path (id checked) and query."""
+    parts = urlsplit(str(link))
+    found = _CHUNK_PATH.fullmatch(parts.path)
+    if parts.scheme or parts.netloc or found is None:
+        raise BadRequestError(
+            "Genie's download named a next chunk outside the statement API; it was not "
+            "followed. Download the result again."
+        )
+    statement = segment(check_id(found.group(1), kind="statement"))
+    path = f"/api/2.0/sql/statements/{statement}/result/chunks/{found.group(2)}"
+    return path, dict(parse_qsl(parts.query))
+
+
+def _external_link(link: object) -> str:
+    """A pre-signed link, only if it is an https URL (http on loopback, for the emulator)."""
+    url = str(link) if link else ""
+    try:
+        check_host(url)  # scheme and host only: the URL is sent exactly as given
+    except ValueError:
+        # The link itself is never shown: a pre-signed URL carries its own credentials.
+        raise BadRequestError(
+            "Genie's download gave a chunk link that is not an https URL; it was not followed."
+        ) from None
+    return url
 
 
 def _chunk_rows(chunk: Response, stmt: StatementView) -> list[list[Any]]:
@@ -429,7 +560,7 @@ def list_spaces_flow(ctx: Context) -> Flow[list[SpaceInfo]]:
 def get_space_flow(ctx: Context, space_id: str) -> Flow[SpaceInfo]:
     """The space, with its tables and sample questions when the principal may read them."""
     stats = OpStats()
-    path = f"{API}/{space_id}"
+    path = space_path(space_id)
     detailed = yield from call(
         ctx,
         Request("GET", path, params={"include_serialized_space": "true"}),
@@ -457,12 +588,35 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def initial_timeout(ctx: Context, timeout: float | None) -> float:
-    """``timeout`` or the configured default, validated."""
-    value = ctx.settings.timeout if timeout is None else timeout
-    if value <= 0:
-        raise BadRequestError(f"timeout must be positive, not {value}")
+def check_timeout(value: object, *, what: str = "timeout") -> float:
+    """A timeout in seconds: a finite number > 0.
+
+    ``nan`` compares false with everything, so without this check it would mean "never
+    time out"; ``inf`` is refused too (a deadline must end): pass a long finite wait.
+
+    Raises:
+        ConfigurationError: Not a number, not finite, or not positive.
+
+    Example:
+        >>> check_timeout(20)
+        20.0
+    """
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ConfigurationError(
+            f"{what} must be a finite number of seconds greater than 0, not {value!r} "
+            "(for a long wait pass e.g. 3600)."
+        )
     return float(value)
+
+
+def initial_timeout(ctx: Context, timeout: float | None) -> float:
+    """``timeout`` or the configured default, validated (:func:`check_timeout`)."""
+    return check_timeout(ctx.settings.timeout if timeout is None else timeout)
 
 
 __all__ = [

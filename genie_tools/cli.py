@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
 import os
+import sys
 import textwrap
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,6 +26,90 @@ app = typer.Typer(
     add_completion=False,
 )
 console = Console()
+_options = {"debug": False}
+
+
+@app.callback()
+def main(
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug",
+            envvar="GENIE_TOOLS_DEBUG",
+            help="On errors, show the traceback; log what the client does.",
+        ),
+    ] = False,
+) -> None:
+    """Databricks Genie for LangChain and LangGraph, with a local Genie emulator."""
+    _options["debug"] = debug
+    if debug:
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+        logging.getLogger("genie_tools").setLevel(logging.DEBUG)
+    else:
+        # The SDK logs its own discovery failures as warnings; the error line says it all.
+        logging.getLogger("databricks").setLevel(logging.ERROR)
+
+
+def _one_line(text: str) -> str:
+    from genie_tools.errors import redact
+    from genie_tools.transport import env_secrets
+
+    return " ".join(redact(text, env_secrets()).split())
+
+
+def _error_fields(exc: BaseException) -> dict[str, Any]:
+    """``{type, message, ...}`` of an error, safe to print (no secrets, one line)."""
+    from genie_tools.errors import GenieError
+
+    if isinstance(exc, typer.TyperException):  # click's usage errors, as typer ships them
+        fields: dict[str, Any] = {"type": "UsageError", "message": exc.format_message()}
+    elif isinstance(exc, GenieError):
+        fields = {"type": type(exc).__name__, "message": exc.message}
+        for name in ("host", "cause", "status_code", "error_code", "kind"):
+            if getattr(exc, name, None) is not None:
+                fields[name] = getattr(exc, name)
+    else:
+        fields = {"type": type(exc).__name__, "message": str(exc) or type(exc).__name__}
+    fields["message"] = _one_line(str(fields["message"]))
+    return fields
+
+
+@contextmanager
+def _reported(as_json: bool) -> Iterator[None]:
+    """Turn any error into one line on stderr (or a JSON object on stdout) and an exit code.
+
+    Tracebacks are for ``--debug``: a wrong host or token is a message, not a crash.
+    """
+    try:
+        yield
+    except (typer.Exit, typer.Abort):
+        raise
+    except KeyboardInterrupt:
+        print("Interrupted.", file=sys.stderr)
+        raise typer.Exit(130) from None
+    except Exception as exc:
+        if _options["debug"]:
+            raise
+        fields = _error_fields(exc)
+        usage = isinstance(exc, typer.TyperException)
+        code = int(getattr(exc, "exit_code", 2)) if usage else 1
+        if as_json:
+            print(json.dumps({"schema": "genie-tools.error/1", "error": fields}), flush=True)
+        else:
+            hint = "" if usage else " (--debug shows details)"
+            print(f"Error: {fields['type']}: {fields['message']}{hint}", file=sys.stderr)
+        raise typer.Exit(code) from None
+
+
+def _reports_errors(command: Callable[..., None]) -> Callable[..., None]:
+    """Run a command inside :func:`_reported` (its ``--json`` choosing the error's form)."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> None:
+        with _reported(bool(kwargs.get("as_json"))):
+            command(*args, **kwargs)
+
+    return run
 
 
 emulator_app = typer.Typer(
@@ -68,22 +155,24 @@ def emulator(
             )
         return
     from genie_tools.emulator import GenieEmulator
+    from genie_tools.emulator.config import ConfigError
 
-    emu = GenieEmulator(
-        host=host,
-        port=port,
-        data_dir=data_dir,
-        speed=speed,
-        qpm=qpm,
-        config=config,
-        seed=seed,
-        token=token,
-    ).start()
-    print(f"Genie emulator listening on {emu.url}", flush=True)
-    print(f"  token: {emu.token}", flush=True)
-    print(f"  export DATABRICKS_HOST={emu.url} DATABRICKS_TOKEN={emu.token}", flush=True)
-    for space in emu.config.spaces:
-        print(f"  space {space.id}  {space.title}", flush=True)
+    try:
+        emu = GenieEmulator(
+            host=host,
+            port=port,
+            data_dir=data_dir,
+            speed=speed,
+            qpm=qpm,
+            config=config,
+            seed=seed,
+            token=token,
+        ).start()
+    except ConfigError as exc:  # one message naming the file, the key and the fix
+        raise typer.BadParameter(str(exc), param_hint="--config") from None
+    # The banner's DATABRICKS_HOST is one the client accepts (loopback http; else a note).
+    for line in emu.banner():
+        print(line, flush=True)
     emu.serve_forever()
 
 
@@ -131,7 +220,10 @@ def eval_(
         )
     started = time.perf_counter()
     with console.status("Starting Genie (the local emulator generates TPC-H on first start)…"):
-        emu = GenieEmulator(speed=0, qpm=1_000_000, config=cfg).start()
+        try:
+            emu = GenieEmulator(speed=0, qpm=1_000_000, config=cfg).start()
+        except ValueError as exc:  # ConfigError: the data or the declarations do not match
+            raise typer.BadParameter(str(exc), param_hint="--config") from None
     try:
         with (
             duckdb_reference(emu) as reference,
@@ -181,12 +273,34 @@ DEMO_SCRIPT = (
 )
 
 
+def _home() -> Path:
+    """The CLI's data folder: ``GENIE_TOOLS_HOME``, else the user's app folder."""
+    return Path(os.environ.get("GENIE_TOOLS_HOME") or typer.get_app_dir("genie-tools"))
+
+
 def _threads_db(db: str | None) -> str:
     """The SQLite checkpointer URL for CLI threads (a user data folder by default)."""
     if db:
         return db if "://" in db else f"sqlite:///{Path(db).expanduser().resolve()}"
-    home = Path(os.environ.get("GENIE_TOOLS_HOME") or typer.get_app_dir("genie-tools"))
-    return f"sqlite:///{(home / 'threads.db').resolve()}"
+    return f"sqlite:///{(_home() / 'threads.db').resolve()}"
+
+
+def _checked_thread(thread: str | None, prefix: str) -> str:
+    """The thread id given (checked: it names a saved thread), or a new one."""
+    from genie_tools.errors import InvalidIdError
+    from genie_tools.ids import check_id
+
+    if thread is None:
+        return f"{prefix}-{uuid.uuid4().hex[:8]}"
+    try:
+        return check_id(thread, kind="thread")
+    except InvalidIdError:
+        shown = thread if len(thread) <= 80 else thread[:77] + "..."
+        raise typer.BadParameter(
+            f"{shown!r} is not a thread id: thread ids are 1-128 letters, digits, '-' or "
+            "'_' (use the one a previous ask or chat printed, e.g. ask-1a2b3c4d)",
+            param_hint="--thread",
+        ) from None
 
 
 @contextmanager
@@ -199,7 +313,10 @@ def _analyst(
     from genie_tools.graph import checkpointer_from_url, create_analyst_graph
     from genie_tools.session import open_workspace
 
-    with open_workspace(profile=profile, speed=speed) as ws:
+    # The local emulator keeps its conversations beside the threads, so that a thread
+    # continued in a new process finds its Genie conversation again.
+    state_dir = (_home() / "emulator") if durable else None
+    with open_workspace(profile=profile, speed=speed, state_dir=state_dir) as ws:
         builder = create_analyst_graph(ws.spaces, workspace=ws.workspace, settings=ws.settings)
         if durable:
             with checkpointer_from_url(_threads_db(db)) as saver:
@@ -239,6 +356,12 @@ def _show_turn(turn: dict[str, Any], names: dict[str, str]) -> None:
     console.print(f"[dim]{turn['elapsed_seconds']:.1f} s[/dim]")
 
 
+def _notices(event: dict[str, Any]) -> None:
+    """With ``--json``, what a person should know (a conversation gone) goes to stderr."""
+    if event.get("kind") == "conversation_gone":
+        print(f"Note: {event.get('detail')}", file=sys.stderr, flush=True)
+
+
 def _ask_with_status(
     graph: Any, question: str, thread: str, spaces: list[str] | None = None
 ) -> dict[str, Any]:
@@ -247,6 +370,8 @@ def _ask_with_status(
     with console.status("Routing…") as status:
 
         def progress(event: dict[str, Any]) -> None:
+            if event.get("kind") == "conversation_gone":
+                console.print(f"[yellow]{event.get('detail')}[/yellow]")
             what = event.get("status") or event.get("kind")
             status.update(f"Genie · {event.get('space')}: {what}")
 
@@ -254,6 +379,7 @@ def _ask_with_status(
 
 
 @app.command()
+@_reports_errors
 def demo(
     speed: Annotated[float, typer.Option(help="Emulator latency multiplier.")] = 0.5,
     profile: Annotated[
@@ -288,6 +414,7 @@ def demo(
 
 
 @app.command()
+@_reports_errors
 def ask(
     question: Annotated[str, typer.Argument(help="The question.")],
     space: Annotated[
@@ -304,15 +431,22 @@ def ask(
     as_json: Annotated[bool, typer.Option("--json", help="Print the turn as JSON.")] = False,
 ) -> None:
     """Ask one question (follow up with --thread; threads persist in a SQLite file)."""
-    thread = thread or f"ask-{uuid.uuid4().hex[:8]}"
+    thread = _checked_thread(thread, "ask")
     with _analyst(profile=profile, speed=speed, durable=True, db=db) as (ws, graph):
-        chosen = _space_ids(ws, space)
+        chosen = _space_ids(ws, space, hint="--space")
         if as_json:
             from genie_tools.session import run_turn
 
             print(
                 json.dumps(
-                    run_turn(graph, question, thread_id=thread, space_ids=chosen), default=str
+                    run_turn(
+                        graph,
+                        question,
+                        thread_id=thread,
+                        space_ids=chosen,
+                        on_progress=_notices,
+                    ),
+                    default=str,
                 )
             )
             return
@@ -322,6 +456,7 @@ def ask(
 
 
 @app.command()
+@_reports_errors
 def chat(
     thread: Annotated[str | None, typer.Option(help="Thread id to resume.")] = None,
     profile: Annotated[
@@ -331,7 +466,7 @@ def chat(
     speed: Annotated[float, typer.Option(help="Emulator latency multiplier.")] = 0.5,
 ) -> None:
     """Talk to the analyst agent; an empty line or 'exit' ends. Threads persist."""
-    thread = thread or f"chat-{uuid.uuid4().hex[:8]}"
+    thread = _checked_thread(thread, "chat")
     with _analyst(profile=profile, speed=speed, durable=True, db=db) as (ws, graph):
         names = {s.id: s.name or s.id for s in ws.spaces}
         console.print(f"[bold]Genie:[/bold] {ws.description} · thread {thread}")
@@ -348,6 +483,7 @@ def chat(
 
 
 @app.command()
+@_reports_errors
 def spaces(
     space: Annotated[str | None, typer.Argument(help="A space id or name to describe.")] = None,
     profile: Annotated[
@@ -375,7 +511,7 @@ def spaces(
                 table.add_row(row["space_id"], row["title"] or "", row["description"] or "")
             console.print(table)
             return
-        (space_id,) = _space_ids(ws, [space]) or [space]
+        (space_id,) = _space_ids(ws, [space], hint="SPACE") or [space]
         info = client.get_space(space_id)
         if as_json:
             print(info.model_dump_json())
@@ -390,8 +526,8 @@ def spaces(
             console.print(f"  [cyan]→ {q}[/cyan]")
 
 
-def _space_ids(ws: Any, wanted: list[str] | None) -> list[str] | None:
-    """Space ids from ids or names (case-insensitive); a clear error for unknown ones."""
+def _space_ids(ws: Any, wanted: list[str] | None, *, hint: str) -> list[str] | None:
+    """Space ids from ids or names (case-insensitive); an error naming ``hint`` if unknown."""
     if not wanted:
         return None
     out = []
@@ -406,9 +542,7 @@ def _space_ids(ws: Any, wanted: list[str] | None) -> list[str] | None:
         )
         if match is None:
             known = ", ".join(repr(s.name) for s in ws.spaces)
-            raise typer.BadParameter(
-                f"unknown space {item!r}; known: {known}", param_hint="--space"
-            )
+            raise typer.BadParameter(f"unknown space {item!r}; known: {known}", param_hint=hint)
         out.append(match)
     return out
 

@@ -334,7 +334,6 @@ class AsyncGenieClient(ClientBase):
             ...     print(event.kind, event.status)
         """
         flow = self._ask(question, space_id, conversation_id, timeout)
-        await self._transport.ensure_ready()
         async for item in iter_async(flow, self._transport):
             if isinstance(item, ProgressEvent):
                 yield item
@@ -366,7 +365,6 @@ class AsyncGenieClient(ClientBase):
     ) -> AsyncIterator[ProgressEvent]:
         """:meth:`submit` as events; the last is ``submitted`` (or ``recovered``) with the ref."""
         flow = self._submit(question, space_id, conversation_id, timeout, not_before)
-        await self._transport.ensure_ready()
         async for item in iter_async(flow, self._transport):
             if isinstance(item, ProgressEvent):
                 yield item
@@ -387,7 +385,6 @@ class AsyncGenieClient(ClientBase):
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> AsyncIterator[ProgressEvent]:
         """:meth:`wait` as events; the last has ``kind="answer"`` and the answer."""
-        await self._transport.ensure_ready()
         async for item in iter_async(self._wait(ref, timeout), self._transport):
             if isinstance(item, ProgressEvent):
                 yield item

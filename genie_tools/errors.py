@@ -35,6 +35,7 @@ __all__ = [
     "RateLimitedError",
     "ResultExpiredError",
     "ServiceUnavailableError",
+    "WorkspaceUnreachableError",
     "error_for_status",
     "redact",
 ]
@@ -119,6 +120,29 @@ class RateLimitedError(GenieError):
 
 class ServiceUnavailableError(GenieError):
     """Genie or the network kept failing (5xx, resets, timeouts) after every retry."""
+
+
+class WorkspaceUnreachableError(ServiceUnavailableError):
+    """The workspace could not be reached at all, so nothing was sent to Genie.
+
+    Raised within seconds (``connect_timeout``) instead of after the SDK's minutes of
+    retries: the name does not resolve, nothing listens, TLS fails, or connecting and
+    authenticating took too long.
+
+    Attributes:
+        host: The workspace URL tried.
+        cause: ``"dns"``, ``"refused"``, ``"tls"``, ``"timeout"`` or ``"network"``.
+
+    Example:
+        >>> err = WorkspaceUnreachableError("No answer.", host="https://x.invalid", cause="dns")
+        >>> isinstance(err, ServiceUnavailableError), err.cause
+        (True, 'dns')
+    """
+
+    def __init__(self, message: str, *, host: str, cause: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.host = host
+        self.cause = cause
 
 
 class CircuitOpenError(GenieError):

@@ -12,10 +12,20 @@ workspace): the local limit is halved and recovers by one question per quiet win
 
 A :class:`CircuitBreaker` per host stops calling a workspace that keeps failing
 (5xx, resets, timeouts) and lets one trial call through after a cooldown.
+
+**The budget hint protocol.** A workspace object handed to a client (a
+``WorkspaceClient``, or a ``Config``) may say what budget its workspace allows with two
+plain attributes: ``genie_questions_per_minute`` (an ``int``: questions per window) and,
+optionally, ``genie_rate_window_seconds`` (the window, 60 when absent). The local
+emulator's ``workspace_client()`` sets them, so a client built on it takes the
+emulator's budget instead of Genie's default of 5 per minute. Explicit settings
+(``GenieSettings(qpm=...)`` or ``GENIE_QPM`` / ``GENIE_RATE_WINDOW_SECONDS``) win over
+the hint (:func:`settings_with_budget_hint`).
 """
 
 from __future__ import annotations
 
+import bisect
 import logging
 import math
 import threading
@@ -27,9 +37,26 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from genie_tools.settings import GenieSettings
 
-__all__ = ["CircuitBreaker", "HostLimits", "RateLimiter", "limits_for", "reset_limits"]
+__all__ = [
+    "BUDGET_HINT",
+    "BUDGET_WINDOW_HINT",
+    "CircuitBreaker",
+    "HostLimits",
+    "RateLimiter",
+    "budget_hint",
+    "limits_for",
+    "reset_limits",
+    "settings_with_budget_hint",
+]
 
 logger = logging.getLogger(__name__)
+
+BUDGET_HINT = "genie_questions_per_minute"
+"""Attribute of a workspace object: the questions its workspace allows per window."""
+BUDGET_WINDOW_HINT = "genie_rate_window_seconds"
+"""Attribute of a workspace object: the window of :data:`BUDGET_HINT`, in seconds."""
+# The settings fields a hint would replace: when any is set explicitly, the hint is ignored.
+_BUDGET_FIELDS = frozenset({"qpm", "rate_window_seconds"})
 
 
 class RateLimiter:
@@ -124,6 +151,29 @@ class RateLimiter:
             except ValueError:
                 return  # already out of the window
             self.acquired -= 1
+
+    def settle(self, acquired_at: float, now: float) -> None:
+        """Count a question taken at ``acquired_at`` from ``now``, when its answer came.
+
+        Genie counts a question when it *arrives*, which is after the client took it from
+        the budget by however long authentication and the network took (the first
+        question of a client also resolves its credentials). Counting from the answer's
+        arrival is the safe bound: the window never closes before Genie's does.
+
+        Example:
+            >>> lim = RateLimiter(1, window=60.0, margin=0.0)
+            >>> lim.try_acquire(now=0.0)
+            0.0
+            >>> lim.settle(0.0, now=0.5); lim.try_acquire(now=60.0)
+            0.5
+        """
+        with self._lock:
+            try:
+                self._times.remove(acquired_at)
+            except ValueError:
+                return  # released, or already out of the window
+            # keep the window ordered: concurrent questions may be answered out of order
+            bisect.insort(self._times, max(now, acquired_at))
 
     def penalize(self, now: float, retry_after: float) -> None:
         """Genie answered 429: hold every question for ``retry_after`` and halve the budget.
@@ -292,3 +342,85 @@ def reset_limits() -> None:
     """Forget every host's limits (for tests)."""
     with _registry_lock:
         _registry.clear()
+
+
+def budget_hint(workspace: object) -> tuple[int, float] | None:
+    """The budget a workspace object declares (see the module's hint protocol), if any.
+
+    Returns:
+        ``(questions, window_seconds)`` within :class:`GenieSettings`' ranges (a larger
+        allowance is lowered to the most the settings accept), or ``None`` when the
+        object declares nothing usable (an unusable hint is logged and ignored).
+
+    Example:
+        >>> class Emulated:
+        ...     genie_questions_per_minute = 100
+        >>> budget_hint(Emulated()), budget_hint(object())
+        ((100, 60.0), None)
+    """
+    from genie_tools.settings import GenieSettings
+
+    qpm = getattr(workspace, BUDGET_HINT, None)
+    window = getattr(workspace, BUDGET_WINDOW_HINT, None)
+    if qpm is None:
+        return None
+    window = 60.0 if window is None else window
+    numbers = (int, float)
+    if (
+        isinstance(qpm, bool)
+        or not isinstance(qpm, int)
+        or isinstance(window, bool)
+        or not isinstance(window, numbers)
+        or qpm < 1
+        or not 0 < window <= 3600  # also refuses NaN
+    ):
+        logger.warning(
+            "ignoring the workspace's question budget hint %s=%r, %s=%r (expected an "
+            "int >= 1 and seconds in (0, 3600])",
+            BUDGET_HINT,
+            qpm,
+            BUDGET_WINDOW_HINT,
+            window,
+        )
+        return None
+    # More than the settings allow is no reason to refuse: the settings' maximum is safe.
+    most = GenieSettings.model_fields["qpm"].metadata
+    ceiling = min((m.le for m in most if getattr(m, "le", None) is not None), default=qpm)
+    return min(qpm, ceiling), float(window)
+
+
+def settings_with_budget_hint(settings: GenieSettings, workspace: object) -> GenieSettings:
+    """``settings`` with the budget ``workspace`` declares, unless the budget was set explicitly.
+
+    A budget given as an argument or by ``GENIE_QPM`` / ``GENIE_RATE_WINDOW_SECONDS``
+    wins (and a differing hint is logged at INFO, so the slower pace is no surprise).
+
+    Example:
+        >>> from genie_tools.settings import GenieSettings
+        >>> class Emulated:
+        ...     genie_questions_per_minute = 100
+        >>> settings_with_budget_hint(GenieSettings(), Emulated()).qpm
+        100
+        >>> settings_with_budget_hint(GenieSettings(qpm=3), Emulated()).qpm
+        3
+    """
+    hint = budget_hint(workspace)
+    if hint is None:
+        return settings
+    qpm, window = hint
+    if settings.model_fields_set & _BUDGET_FIELDS:
+        if (settings.qpm, settings.rate_window_seconds) != (qpm, window):
+            logger.info(
+                "question budget %d per %g s from the settings wins over the workspace's "
+                "%d per %g s",
+                settings.qpm,
+                settings.rate_window_seconds,
+                qpm,
+                window,
+            )
+        return settings
+    update: dict[str, Any] = {"qpm": qpm, "rate_window_seconds": window}
+    if settings.rate_burst is not None and settings.rate_burst > qpm:
+        update["rate_burst"] = qpm  # (the settings' rule: a burst never exceeds qpm)
+    logger.debug("question budget %d per %g s, declared by the workspace client", qpm, window)
+    return settings.model_copy(update=update)

@@ -12,9 +12,10 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from genie_tools._optional import require
+from genie_tools.ids import check_id, check_optional_id
 from genie_tools.values import format_value, parse_value
 
 if TYPE_CHECKING:
@@ -176,7 +177,18 @@ class MessageRef(_Model):
     """Where a submitted question lives; enough to wait for it again, even elsewhere.
 
     Store it (e.g. in a LangGraph checkpoint) between ``submit()`` and ``wait()`` so that
-    a restart resumes polling the same message instead of asking again.
+    a restart resumes polling the same message instead of asking again. Its ids go into
+    URLs, so each must be a Genie id (:func:`genie_tools.ids.check_id`), also when read
+    back from storage: a malformed one fails validation.
+
+    Example:
+        >>> MessageRef(space_id="s1", conversation_id="c1", message_id="m1").message_id
+        'm1'
+        >>> MessageRef(space_id="s1", conversation_id="../x", message_id="m1")
+        Traceback (most recent call last):
+        ...
+        pydantic_core._pydantic_core.ValidationError: 1 validation error for MessageRef
+        ...
     """
 
     space_id: str
@@ -185,6 +197,16 @@ class MessageRef(_Model):
     question: str | None = None
     submitted_at: dt.datetime | None = None
     attachment_id: str | None = None
+
+    @field_validator("space_id", "conversation_id", "message_id", mode="before")
+    @classmethod
+    def _check_ids(cls, value: Any, info: Any) -> str:
+        return check_id(value, kind=info.field_name.removesuffix("_id"))
+
+    @field_validator("attachment_id", mode="before")
+    @classmethod
+    def _check_attachment(cls, value: Any) -> str | None:
+        return check_optional_id(value, kind="attachment")
 
 
 class Timings(_Model):
@@ -288,7 +310,16 @@ class GenieAnswer(_Model):
         return "\n\n".join(p for p in parts if p)
 
 
-ProgressKind = Literal["rate_limit", "submitted", "recovered", "status", "stall", "retry", "answer"]
+ProgressKind = Literal[
+    "rate_limit",
+    "submitted",
+    "recovered",
+    "status",
+    "stall",
+    "retry",
+    "answer",
+    "conversation_gone",
+]
 
 
 class ProgressEvent(_Model):
@@ -300,7 +331,9 @@ class ProgressEvent(_Model):
     Attributes:
         kind: ``rate_limit`` (waiting for the question budget), ``submitted``,
             ``recovered`` (an ambiguous submit was found by listing), ``status``,
-            ``stall`` (status unchanged for ``stall_seconds``), ``retry``, ``answer``.
+            ``stall`` (status unchanged for ``stall_seconds``), ``retry``, ``answer``,
+            ``conversation_gone`` (a stored conversation was deleted or expired: the
+            question goes to a new one).
         elapsed_seconds: Seconds since the operation started.
         status: The message status, for ``status`` and ``stall`` events.
         ref: The message, once submitted.

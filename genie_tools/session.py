@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from langchain_core.messages import AIMessage, HumanMessage
@@ -65,7 +66,11 @@ def workspace_configured(profile: str | None, settings: GenieSettings) -> bool:
 
 @contextmanager
 def open_workspace(
-    *, profile: str | None = None, space_ids: list[str] | None = None, speed: float = 0.5
+    *,
+    profile: str | None = None,
+    space_ids: list[str] | None = None,
+    speed: float = 0.5,
+    state_dir: Path | None = None,
 ) -> Iterator[Workspace]:
     """Genie in a real workspace when one is configured, else the local emulator.
 
@@ -74,6 +79,8 @@ def open_workspace(
         space_ids: The spaces to use (default: ``GENIE_SPACE_IDS``, else every space
             the principal can see).
         speed: The emulator's latency multiplier (when the emulator answers).
+        state_dir: Where the emulator keeps its conversations, so that a later process
+            continues them (``None``: in memory, gone with the process).
 
     Example:
         >>> with open_workspace(speed=0) as ws:  # doctest: +SKIP
@@ -87,7 +94,7 @@ def open_workspace(
         return
     from genie_tools.emulator import GenieEmulator
 
-    emulator = GenieEmulator(speed=speed).start()
+    emulator = GenieEmulator(speed=speed, state_dir=state_dir).start()
     try:
         spaces = [
             GenieSpace(id=s.id, name=s.title, description=s.description)

@@ -9,16 +9,15 @@ client or config is passed.
 from __future__ import annotations
 
 import ipaddress
-import re
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["GenieSettings", "check_host", "check_space_id"]
+from genie_tools.ids import check_id
 
-_SPACE_ID = re.compile(r"^[A-Za-z0-9_-]+$")
+__all__ = ["GenieSettings", "check_host", "check_space_id"]
 
 
 def check_host(host: str) -> str:
@@ -55,18 +54,17 @@ def check_host(host: str) -> str:
 
 
 def check_space_id(value: str) -> str:
-    """Validate the shape of a Genie space id.
+    """Validate the shape of a Genie space id (:func:`genie_tools.ids.check_id`).
+
+    Raises:
+        InvalidIdError: Not a Genie id (a :class:`ValueError`, so pydantic validators
+            report it as a validation error).
 
     Example:
         >>> check_space_id("01ef0123abcd")
         '01ef0123abcd'
     """
-    if not _SPACE_ID.match(value):
-        raise ValueError(
-            f"space id {value!r} must be letters, digits, '-' or '_' "
-            "(copy it from the space's URL: .../genie/rooms/<space_id>)"
-        )
-    return value
+    return check_id(value, kind="space")
 
 
 def _is_loopback(hostname: str) -> bool:
@@ -123,7 +121,13 @@ class GenieSettings(BaseSettings):
 
     # requests ------------------------------------------------------------
     http_timeout: float = Field(default=30.0, gt=0, le=600)
-    connect_timeout: float = Field(default=10.0, gt=0, le=600)
+    connect_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        le=600,
+        description="Seconds to reach the workspace and authenticate (also caps the SDK's "
+        "retries); an unreachable host fails within this.",
+    )
     max_retries: int = Field(default=4, ge=0, le=20, description="Retries of a failed request.")
     retry_backoff_base: float = Field(default=0.25, gt=0, le=60)
     retry_backoff_max: float = Field(default=8.0, gt=0, le=600)

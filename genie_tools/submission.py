@@ -31,12 +31,20 @@ from genie_tools._core import (
     backoff_delay,
     call,
     check_breaker,
+    log_budget_wait,
     rate_limited,
 )
-from genie_tools.errors import GenieError, ServiceUnavailableError, error_for_status
+from genie_tools.errors import (
+    GenieError,
+    InvalidIdError,
+    NotFoundError,
+    ServiceUnavailableError,
+    error_for_status,
+)
+from genie_tools.ids import check_id, segment
 from genie_tools.models import MessageRef
 from genie_tools.polling import Deadline
-from genie_tools.transport import Request, Response, TransportFailure
+from genie_tools.transport import Request, Response, TransportFailure, what_failed
 from genie_tools.wire import (
     MessageView,
     error_fields,
@@ -45,10 +53,44 @@ from genie_tools.wire import (
     parse_retry_after,
 )
 
-__all__ = ["ClaimRegistry", "claims", "find_submitted", "submit"]
+__all__ = [
+    "API",
+    "ClaimRegistry",
+    "claims",
+    "conversation_path",
+    "find_submitted",
+    "space_path",
+    "submit",
+]
 
 API = "/api/2.0/genie/spaces"
 logger = logging.getLogger("genie_tools.client")
+
+
+def space_path(space_id: str) -> str:
+    """The REST path of a space: the id checked, then encoded as one path segment.
+
+    Every Genie URL is built from this one, so no id can steer a request elsewhere.
+
+    Raises:
+        InvalidIdError: ``space_id`` is not a Genie id.
+
+    Example:
+        >>> space_path("01ef0123")
+        '/api/2.0/genie/spaces/01ef0123'
+    """
+    return f"{API}/{segment(check_id(space_id, kind='space'))}"
+
+
+def conversation_path(space_id: str, conversation_id: str) -> str:
+    """The REST path of a conversation (both ids checked and encoded).
+
+    Example:
+        >>> conversation_path("s1", "c1")
+        '/api/2.0/genie/spaces/s1/conversations/c1'
+    """
+    conversation = segment(check_id(conversation_id, kind="conversation"))
+    return f"{space_path(space_id)}/conversations/{conversation}"
 
 
 class ClaimRegistry:
@@ -152,9 +194,9 @@ def submit(
         if found is not None:
             return found
     if conversation_id is None:
-        path = f"{API}/{space_id}/start-conversation"
+        path = f"{space_path(space_id)}/start-conversation"
     else:
-        path = f"{API}/{space_id}/conversations/{conversation_id}/messages"
+        path = f"{conversation_path(space_id, conversation_id)}/messages"
     request = Request("POST", path, json={"content": question})
     limiter, breaker = ctx.limits.limiter, ctx.limits.breaker
     since_ms: int | None = None
@@ -166,6 +208,7 @@ def submit(
         while (wait := limiter.try_acquire(acquired_at := ctx.now())) > 0:
             if deadline.remaining(now=ctx.now()) < wait:
                 raise rate_limited(ctx, wait)
+            log_budget_wait(ctx, wait, f"{limiter.qpm} per {limiter.window:g} s")
             yield ctx.event(
                 "rate_limit",
                 stats,
@@ -202,13 +245,19 @@ def submit(
             if response.status < 500:
                 breaker.record_success()
             if response.ok:
+                # Genie counted it on arrival, later than we took it: count it from now.
+                limiter.settle(acquired_at, ctx.now())
                 view = parse_message(_message_body(response.body), space_id=space_id)
                 claims.claim(ctx.auth.host, view.message_id)
                 return _ref(view, question, ctx), view
             retry_after = parse_retry_after(response.headers.get("retry-after"))
             code, message = error_fields(response.body)
             problem = error_for_status(
-                response.status, code, message, what=request.describe(), retry_after=retry_after
+                response.status,
+                code,
+                message,
+                what=what_failed(request, response),
+                retry_after=retry_after,
             )
             if response.status < 500:
                 limiter.release(acquired_at)  # refused: Genie did not count it either
@@ -218,6 +267,7 @@ def submit(
                 limiter.penalize(ctx.now(), wait)
                 if deadline.remaining(now=ctx.now()) < wait:
                     raise problem
+                log_budget_wait(ctx, wait, "Genie answered 429")
                 yield ctx.event(
                     "rate_limit",
                     stats,
@@ -274,6 +324,10 @@ def _message_body(body: object) -> dict[str, object]:
 
 
 def _ref(view: MessageView, question: str, ctx: Context) -> MessageRef:
+    # Ids Genie answered with go into later URLs: a malformed one is a typed error now.
+    check_id(view.space_id, kind="space")
+    check_id(view.conversation_id, kind="conversation")
+    check_id(view.message_id, kind="message")
     return MessageRef(
         space_id=view.space_id,
         conversation_id=view.conversation_id,
@@ -321,6 +375,10 @@ def _recover(
                     ctx, space_id, conversation_id, stats, deadline
                 )
         except GenieError as exc:
+            if isinstance(exc, NotFoundError) and conversation_id is not None:
+                # The conversation is gone: the question cannot be in it. The POST will
+                # say so (404); a caller that starts a new conversation searches there.
+                return None
             raise ServiceUnavailableError(
                 "The answer to the question's submit was lost and Genie could not be asked "
                 f"whether it arrived ({exc.message}). It was NOT sent again, to avoid asking "
@@ -357,7 +415,7 @@ def _recover(
 def _conversation_messages(
     ctx: Context, space_id: str, conversation_id: str, stats: OpStats, deadline: Deadline
 ) -> Flow[list[MessageView]]:
-    path = f"{API}/{space_id}/conversations/{conversation_id}/messages"
+    path = f"{conversation_path(space_id, conversation_id)}/messages"
     views: list[MessageView] = []
     token: str | None = None
     for _ in range(100):  # pages; a conversation is short
@@ -393,7 +451,7 @@ def _first_messages_since(
     """
     listing = yield from call(
         ctx,
-        Request("GET", f"{API}/{space_id}/conversations", params={"page_size": 50}),
+        Request("GET", f"{space_path(space_id)}/conversations", params={"page_size": 50}),
         stats=stats,
         deadline=deadline,
     )
@@ -402,7 +460,7 @@ def _first_messages_since(
         c
         for c in body.get("conversations") or []
         if isinstance(c, dict)
-        and c.get("conversation_id")
+        and _is_id(c.get("conversation_id"))
         and (c.get("created_timestamp") is None or int(c["created_timestamp"]) >= since_ms)
     ]
     # Genie titles a conversation after its first question (possibly shortened).
@@ -414,7 +472,7 @@ def _first_messages_since(
                 ctx,
                 Request(
                     "GET",
-                    f"{API}/{space_id}/conversations/{conv_id}/messages",
+                    f"{conversation_path(space_id, conv_id)}/messages",
                     params={"page_size": 1},
                 ),
                 stats=stats,
@@ -429,3 +487,12 @@ def _first_messages_since(
         if view.content.strip() == question.strip() and not taken(view.message_id):
             return [view]
     return list(checked.values())
+
+
+def _is_id(value: object) -> bool:
+    # A listing's entry whose id could not be a Genie id is skipped, not followed.
+    try:
+        check_id(value, kind="conversation")
+    except InvalidIdError:
+        return False
+    return True

@@ -27,6 +27,7 @@ from typing import Any, Literal
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool, BaseToolkit, StructuredTool, ToolException
 from langchain_core.tools.base import ArgsSchema
+from langgraph.errors import GraphBubbleUp
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -34,18 +35,22 @@ from pydantic import (
     PrivateAttr,
     ValidationError,
     create_model,
+    field_validator,
     model_validator,
 )
 
+from genie_tools._flows import check_timeout, clean_text
 from genie_tools.client import AsyncGenieClient, GenieClient
 from genie_tools.client_pair import ClientPair
 from genie_tools.conversations import ConversationStore, InMemoryConversationStore, thread_id_from
 from genie_tools.errors import (
     AuthenticationError,
+    BadRequestError,
     CircuitOpenError,
     ConfigurationError,
     GenieError,
     GenieTimeoutError,
+    InvalidIdError,
     NotFoundError,
     PermissionDeniedError,
     QueryFailedError,
@@ -59,6 +64,7 @@ from genie_tools.formatting import (
     approx_tokens,
     page_content,
 )
+from genie_tools.ids import check_id, check_optional_id
 from genie_tools.models import GenieAnswer, MessageRef, QueryResult, SpaceInfo
 from genie_tools.progress import PROGRESS_EVENT, areport, progress_data, report
 from genie_tools.settings import GenieSettings, check_space_id
@@ -94,6 +100,23 @@ def _strict_schema(schema: dict[str, Any]) -> None:
 
 class _Args(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra=_strict_schema)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _clean_text(cls, data: Any) -> Any:
+        # A model's arguments are untrusted text: control characters are removed, and a
+        # lone surrogate (which no HTTP body can carry) is refused, naming the argument.
+        if not isinstance(data, dict):
+            return data
+        cleaned = {}
+        for key, value in data.items():
+            if isinstance(value, str):
+                try:
+                    value = clean_text(value, what=f"argument {key!r}")
+                except GenieError as exc:
+                    raise ValueError(exc.message) from None
+            cleaned[key] = value
+        return cleaned
 
 
 class _ListArgs(_Args):
@@ -146,7 +169,7 @@ class GenieToolkit(BaseToolkit):
     store: Any = Field(default_factory=InMemoryConversationStore)
     token_budget: int = Field(default=DEFAULT_TOKEN_BUDGET, ge=200)
     count_tokens: TokenCounter = approx_tokens
-    timeout: float | None = Field(default=None, gt=0)
+    timeout: float | None = Field(default=None, gt=0, allow_inf_nan=False)
 
     _resolved: list[GenieSpace] | None = PrivateAttr(default=None)
     _clients: ClientPair = PrivateAttr()
@@ -161,6 +184,12 @@ class GenieToolkit(BaseToolkit):
                 for e in exc.errors(include_input=False, include_url=False)
             )
             raise ConfigurationError(f"Invalid GenieToolkit configuration: {problems}") from None
+
+    @field_validator("timeout", mode="before")
+    @classmethod
+    def _check_timeout(cls, value: Any) -> float | None:
+        # The client's own rule (finite, > 0), checked when the toolkit is built.
+        return None if value is None else check_timeout(value)
 
     @model_validator(mode="before")
     @classmethod
@@ -393,6 +422,17 @@ class _Operations:
         thread = thread_id_from(config)
         target = self._space(space, thread)
         conversation = None if new_conversation else self.store.conversation(thread, target.id)
+        try:
+            conversation = check_optional_id(conversation, kind="conversation")
+        except InvalidIdError as exc:
+            # A store is storage the tool does not control: a corrupted entry is dropped
+            # (the next question starts a new conversation) and reported, never sent.
+            self.store.reset(thread, target.id)
+            raise InvalidIdError(
+                f"The stored Genie conversation of this thread was malformed and has been "
+                f"forgotten ({exc.message}); ask again to start a new conversation.",
+                kind="conversation",
+            ) from None
         return target, conversation, thread
 
     def _space(self, name: str | None, thread: str) -> GenieSpace:
@@ -511,6 +551,7 @@ class _Operations:
     # results ----------------------------------------------------------------------
     def page_tool(self) -> BaseTool:
         def locate(message_id: str, config: RunnableConfig) -> MessageRef:
+            check_id(message_id, kind="message")
             ref = self.store.message(thread_id_from(config), message_id)
             if ref is None:
                 raise ToolException(
@@ -619,6 +660,7 @@ class _Operations:
             args_schema=schema,
             response_format="content_and_artifact",
             handle_tool_error=True,
+            handle_validation_error=_invalid_arguments,
         )
 
 
@@ -633,12 +675,35 @@ class _GenieTool(StructuredTool):
         return self.args_schema if self.args_schema is not None else super().tool_call_schema
 
 
+def _invalid_arguments(exc: ValidationError) -> str:
+    """A refused tool call as text for the model: each argument and why, never its value."""
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}"
+        for e in exc.errors(include_input=False, include_url=False)
+    )
+    return f"Invalid arguments, nothing was asked: {problems}. Fix them and call again."
+
+
+def _unexpected(exc: Exception) -> ToolException:
+    # Nothing but deliberate errors leaves a tool: a bug or an odd environment would
+    # otherwise end the whole agent run. The traceback goes to the log, not to the model.
+    logger.error("Genie tool failed unexpectedly", exc_info=exc)
+    return ToolException(
+        f"The Genie tool failed unexpectedly ({type(exc).__name__}); nothing more is known. "
+        "Try again once; if it fails again, answer without Genie."
+    )
+
+
 def _explained(func: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, config: RunnableConfig, **kwargs: Any) -> Any:
         try:
             return func(*args, config=config, **kwargs)
+        except (ToolException, GraphBubbleUp):
+            raise  # deliberate: an error for the model, or LangGraph's control flow
         except GenieError as exc:
             raise ToolException(explain(exc)) from exc
+        except Exception as exc:
+            raise _unexpected(exc) from exc
 
     _copy_signature(wrapper, func)
     return wrapper
@@ -648,8 +713,12 @@ def _aexplained(func: Callable[..., Any]) -> Callable[..., Any]:
     async def wrapper(*args: Any, config: RunnableConfig, **kwargs: Any) -> Any:
         try:
             return await func(*args, config=config, **kwargs)
+        except (ToolException, GraphBubbleUp):
+            raise
         except GenieError as exc:
             raise ToolException(explain(exc)) from exc
+        except Exception as exc:
+            raise _unexpected(exc) from exc
 
     _copy_signature(wrapper, func)
     return wrapper
@@ -688,6 +757,10 @@ def explain(exc: GenieError) -> str:
         return f"Genie could not answer this question; rephrase it. {exc}"
     if isinstance(exc, NotFoundError):
         return f"Not found: check the space or message id. {exc}"
+    if isinstance(exc, InvalidIdError):
+        return f"Invalid {exc.kind} id, nothing was sent to Genie: {exc}"
+    if isinstance(exc, BadRequestError) and exc.status_code is None:
+        return f"Refused before asking Genie: {exc}"  # a local check, e.g. the text
     return f"Genie failed: {exc}"
 
 

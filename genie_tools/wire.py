@@ -213,12 +213,25 @@ def build_answer(
     timings: Timings,
     status: str | None = None,
 ) -> GenieAnswer:
-    """The :class:`GenieAnswer` for a finished message and its (optional) result."""
+    """The :class:`GenieAnswer` for a finished message and its (optional) result.
+
+    ``text`` is Genie's text answer; for a clarification (no other text), its question.
+
+    Example:
+        >>> view = parse_message({"message_id": "m", "conversation_id": "c", "space_id": "s",
+        ...     "content": "q", "status": "COMPLETED", "attachments": [{"attachment_id": "t",
+        ...     "text": {"content": "Which year?", "purpose": "FOLLOW_UP_QUESTION"}}]})
+        >>> a = build_answer(view, question="q", result=None, timings=Timings())
+        >>> a.is_clarification, a.text, a.clarification_question
+        (True, 'Which year?', 'Which year?')
+    """
     q = view.query
+    # A clarification is Genie's whole answer: it is the text too, as in Genie's UI.
+    text = "\n\n".join(view.texts) or view.clarification
     return GenieAnswer(
         question=question,
         status=status or view.status,
-        text="\n\n".join(view.texts) or None,
+        text=text or None,
         is_clarification=view.clarification is not None,
         clarification_question=view.clarification,
         sql=q.sql if q else None,

@@ -74,8 +74,11 @@ def test_burst_setting_spaces_questions_evenly(
     waits = sorted(o.answer.timings.rate_limit_wait_seconds for o in outcomes if o.answer)
     # 3 s / 6 questions: one every 0.5 s, although all three were asked at once.
     assert waits[0] == 0
-    assert 0.4 <= waits[1] <= 0.55  # (plus the limiter's small safety margin)
-    assert 0.9 <= waits[2] <= 1.1
+    # (plus the limiter's small margin, and the previous question's round trip: a question
+    # counts from its answer's arrival, as Genie counts it on arrival; the first one also
+    # resolves the client's credentials)
+    assert 0.4 <= waits[1] <= 0.8
+    assert 0.9 <= waits[2] <= 1.4
     assert 1.0 <= elapsed < 2.5
     assert emu.stats()["questions"] == 3
 

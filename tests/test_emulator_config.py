@@ -18,6 +18,7 @@ from databricks.sdk.errors import BadRequest
 from pydantic import ValidationError
 
 from genie_tools.emulator import EmulatorConfig, GenieEmulator
+from genie_tools.emulator.config import ConfigError
 
 ORDERS = [
     (1, 10, decimal.Decimal("120.50"), dt.date(2024, 1, 5)),
@@ -344,12 +345,15 @@ def test_limits_must_be_positive(limits: dict[str, Any], field: str) -> None:
 def test_bad_yaml_config_raises_before_starting(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text("limits:\n  qpm: 0\n", encoding="utf-8")
-    with pytest.raises(ValidationError, match="qpm"):
+    # One message naming the file, the key and the fix (not pydantic's report).
+    with pytest.raises(
+        ConfigError, match=r"bad\.yaml: limits\.qpm: .*fix: give a number at least 1"
+    ):
         GenieEmulator(config=path)
     path.write_text("- just\n- a list\n", encoding="utf-8")
     with pytest.raises(ValueError, match="top level must be a mapping"):
         EmulatorConfig.from_file(path)
-    with pytest.raises(ValidationError, match="repeated"):
+    with pytest.raises(ConfigError, match="repeated"):
         GenieEmulator(config={"spaces": [_space("x"), _space("x")]})
 
 

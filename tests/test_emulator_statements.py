@@ -572,10 +572,14 @@ def test_file_access_fails(w: WorkspaceClient, sql: str) -> None:
 
 
 def test_writable_catalog_stays_untouched(make_emulator: MakeEmulator, tmp_path: Path) -> None:
-    """Catalogs from ``data.tables`` are writable DuckDB memory catalogs: the guard must hold."""
+    """Catalogs from ``data.tables``: refused by the read-only guard (and by DuckDB itself)."""
     items = tmp_path / "items.csv"
     items.write_text("id,name,price\n1,apple,1.50\n2,pear,2.25\n3,fig,\n")
-    emu = make_emulator(config={"data": {"tables": {"shop.sales.items": str(items)}}})
+    # Statements read the tables of the principal's spaces: one declares the file's table.
+    space = {"id": "shop", "title": "Shop", "tables": [{"name": "shop.sales.items"}]}
+    emu = make_emulator(
+        config={"data": {"tables": {"shop.sales.items": str(items)}}, "spaces": [space]}
+    )
     w = emu.workspace_client()
 
     def snapshot() -> tuple[list[Any], list[Any]]:

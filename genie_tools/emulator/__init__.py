@@ -12,13 +12,14 @@ Example:
 
 from __future__ import annotations
 
-from genie_tools.emulator.config import EmulatorConfig
+from genie_tools.emulator.config import ConfigError, EmulatorConfig
 from genie_tools.emulator.faults import Fault
 from genie_tools.emulator.inspect import MessageInfo, StatusEvent
 from genie_tools.emulator.runner import GenieEmulator
 from genie_tools.emulator.spaces import SpaceDecl, default_spaces_path, load_spaces
 
 __all__ = [
+    "ConfigError",
     "EmulatorConfig",
     "Fault",
     "GenieEmulator",

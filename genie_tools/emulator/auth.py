@@ -51,10 +51,15 @@ class Authenticator:
             for name, p in principals.items()
             if p.client_id
         }
+        self._admins = frozenset(name for name, p in principals.items() if p.admin)
         self._issued: dict[str, IssuedToken] = {}
         self._lock = threading.Lock()
         self.token_lifetime = token_lifetime
         self.clock = clock
+
+    def is_admin(self, principal: str) -> bool:
+        """Whether ``principal`` may use the emulator's admin API (``admin: true``)."""
+        return principal in self._admins
 
     def principal_for(self, authorization: str | None) -> str:
         """The principal behind an ``Authorization`` header, or a 401 ApiError."""
@@ -92,7 +97,8 @@ class Authenticator:
                 raise ApiError(401, "invalid_client", "Malformed basic credentials.") from exc
             client_id, _, client_secret = decoded.partition(":")
         known = self._clients.get(client_id)
-        if known is None or not secrets.compare_digest(known[1], client_secret):
+        # Compared as bytes: compare_digest refuses str with non-ASCII characters.
+        if known is None or not secrets.compare_digest(_utf8(known[1]), _utf8(client_secret)):
             raise ApiError(401, "invalid_client", "Unknown client id or wrong secret.")
         token = "emu-oauth-" + secrets.token_urlsafe(24)
         lifetime = self.token_lifetime
@@ -106,3 +112,8 @@ class Authenticator:
             "expires_in": max(1, int(lifetime)),
             "scope": form.get("scope", "all-apis"),
         }
+
+
+def _utf8(text: str) -> bytes:
+    # surrogatepass: a lone surrogate from a crafted form is still compared, never raised.
+    return text.encode("utf-8", "surrogatepass")

@@ -3,11 +3,14 @@
 TPC-H is generated once per scale by ``tpchgen-cli`` (a registry package, so no
 download at run time) into a cache folder, loaded into a DuckDB file and
 attached read-only as ``samples.tpch`` — the schema every Databricks workspace
-has — so Genie's fully qualified SQL runs as written.
+has — so Genie's fully qualified SQL runs as written. A user's Parquet and CSV files
+are copied into DuckDB files at start-up, and every catalog is then served read-only
+from a connection with external access disabled and its configuration locked.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -18,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from genie_tools._optional import require
-from genie_tools.emulator.config import DataConfig
+from genie_tools.emulator.catalogs import CatalogNames
+from genie_tools.emulator.config import ConfigError, DataConfig
 
 TPCH_TABLES = ("customer", "lineitem", "nation", "orders", "part", "partsupp", "region", "supplier")
 
@@ -84,38 +88,55 @@ def ensure_tpch(data_dir: Path, scale: float) -> Path:
 
 
 class Database:
-    """A DuckDB connection with the configured catalogs attached, read-only.
+    """The emulator's warehouse: every catalog attached read-only to a locked DuckDB.
 
+    Loading happens first, on connections of its own: TPC-H is generated into its
+    cache file, a user's Parquet and CSV files are copied into DuckDB files in a
+    private work folder. The serving connection then attaches them read-only, and
+    locks itself: external access (files, network, extensions) off, extension
+    autoloading off, configuration locked. Whatever SQL reaches it, DuckDB itself
+    refuses to read a file, install an extension, attach a database or write one.
+    Catalogs DuckDB reserves (``main``…) live under other names (:attr:`names`).
     Each thread gets its own cursor, so queries run in parallel from an executor.
+
+    Raises:
+        ConfigError: A file to load or attach is missing or unreadable, or two
+            sources claim the same catalog.
+
+    Example:
+        >>> db = Database(DataConfig(tpch_scale=None), Path("/tmp"))  # doctest: +SKIP
+        >>> db.cursor().execute("SELECT 1").fetchall()  # doctest: +SKIP
+        [(1,)]
     """
 
     def __init__(self, config: DataConfig, data_dir: Path) -> None:
         duckdb = require("duckdb", extra="emulator", purpose="The Genie emulator")
-        self._con: Any = duckdb.connect(":memory:")
+        self.names = CatalogNames(_catalogs(config))
         self._local = threading.local()
         self._cursor_lock = threading.Lock()
-        if config.tpch_scale is not None:
-            tpch = ensure_tpch(data_dir, config.tpch_scale)
-            self._con.execute(f"ATTACH '{_quote(str(tpch))}' AS samples (READ_ONLY)")
-        for catalog, path in config.attach.items():
-            self._con.execute(f"ATTACH '{_quote(path)}' AS {_ident(catalog)} (READ_ONLY)")
-        self._attach_files(config.tables)
-
-    def _attach_files(self, tables: dict[str, str]) -> None:
-        created: set[str] = set()
-        for qualified, path in tables.items():
-            catalog, schema, table = _split_table(qualified)
-            if catalog not in created:
-                self._con.execute(f"ATTACH ':memory:' AS {_ident(catalog)}")
-                created.add(catalog)
-            self._con.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(catalog)}.{_ident(schema)}")
-            reader = (
-                "read_csv_auto" if path.lower().endswith((".csv", ".csv.gz")) else "read_parquet"
-            )
-            self._con.execute(
-                f"CREATE VIEW {_ident(catalog)}.{_ident(schema)}.{_ident(table)} AS "
-                f"SELECT * FROM {reader}('{_quote(path)}')"
-            )
+        # The serving database and the user's tables live here until close().
+        self._work = tempfile.TemporaryDirectory(
+            prefix="genie-emulator-", ignore_cleanup_errors=True
+        )
+        try:
+            work = Path(self._work.name)
+            sources = _sources(config, data_dir, work, self.names)
+            # An empty read-only file as the default database: nothing can be created
+            # in it (only TEMP objects, which vanish with the cursor).
+            root = work / "memory.duckdb"
+            duckdb.connect(str(root)).close()
+            self._con: Any = duckdb.connect(str(root), read_only=True)
+        except BaseException:
+            self._work.cleanup()
+            raise
+        try:
+            for internal, (path, key) in sources.items():
+                _attach(self._con, internal, path, key)
+            for statement in LOCKDOWN:
+                self._con.execute(statement)
+        except BaseException:
+            self.close()
+            raise
 
     def cursor(self) -> Any:
         """This thread's cursor."""
@@ -136,15 +157,139 @@ class Database:
                 "SELECT column_name FROM information_schema.columns "
                 "WHERE table_catalog = ? AND table_schema = ? AND table_name = ? "
                 "ORDER BY ordinal_position",
-                [catalog, schema, table],
+                [self.names.internal(catalog), schema, table],
             )
             .fetchall()
         )
         return [r[0] for r in rows]
 
     def close(self) -> None:
-        """Close the connection."""
-        self._con.close()
+        """Close the connection and remove the loaded copies of the user's files."""
+        with contextlib.suppress(Exception):
+            self._con.close()
+        self._work.cleanup()
+
+
+LOCKDOWN = (
+    "SET GLOBAL TimeZone = 'UTC'",  # results do not depend on the host's zone
+    "SET enable_external_access = false",
+    "SET autoinstall_known_extensions = false",
+    "SET autoload_known_extensions = false",
+    "SET allow_community_extensions = false",
+    "SET lock_configuration = true",  # last: nothing above can be SET back
+)
+"""What the serving connection runs once its catalogs are attached."""
+
+
+def _catalogs(config: DataConfig) -> list[str]:
+    found = ["samples"] if config.tpch_scale is not None else []
+    found += list(config.attach)
+    found += [q.split(".")[0] for q in config.tables]
+    return found
+
+
+def _sources(
+    config: DataConfig, data_dir: Path, work: Path, names: CatalogNames
+) -> dict[str, tuple[str, str]]:
+    """Every DuckDB file to attach: internal catalog name -> (path, config key)."""
+    sources: dict[str, tuple[str, str]] = {}
+
+    def claim(catalog: str, path: str, key: str) -> None:
+        internal = names.internal(catalog).lower()
+        if internal in sources:
+            raise ConfigError(
+                f"catalog {catalog!r} is also given by {sources[internal][1]}",
+                key=key,
+                fix="give each catalog one source: a DuckDB file under data.attach, or "
+                "Parquet/CSV files under data.tables",
+            )
+        sources[internal] = (path, key)
+
+    if config.tpch_scale is not None:
+        claim("samples", str(ensure_tpch(data_dir, config.tpch_scale)), "data.tpch_scale")
+    for catalog, path in config.attach.items():
+        if not Path(path).is_file():
+            raise ConfigError(
+                f"the DuckDB file {path} does not exist",
+                key=f"data.attach.{catalog}",
+                fix="point it at an existing DuckDB file (relative paths resolve against "
+                "the config file's folder)",
+            )
+        claim(catalog, path, f"data.attach.{catalog}")
+    for catalog, path in _load_tables(config.tables, work, names).items():
+        claim(catalog, path, f"data.tables (catalog {catalog})")
+    return sources
+
+
+def _load_tables(tables: dict[str, str], work: Path, names: CatalogNames) -> dict[str, str]:
+    """Copy each Parquet/CSV file into a DuckDB file per catalog (a loader connection each).
+
+    Returns:
+        Catalog (Unity Catalog name) -> the DuckDB file holding its tables.
+    """
+    duckdb = require("duckdb", extra="emulator", purpose="The Genie emulator")
+    by_catalog: dict[str, list[tuple[str, str, str, str]]] = {}
+    for qualified, path in tables.items():
+        key = f"data.tables.{qualified}"
+        try:
+            catalog, schema, table = _split_table(qualified)
+        except ValueError as exc:
+            raise ConfigError(str(exc), key=key, fix="name it catalog.schema.table") from None
+        if not Path(path).is_file():
+            raise ConfigError(
+                f"the file {path} does not exist",
+                key=key,
+                fix="point it at a Parquet or CSV file (relative paths resolve against the "
+                "config file's folder)",
+            )
+        by_catalog.setdefault(catalog, []).append((schema, table, path, key))
+    files: dict[str, str] = {}
+    for n, (catalog, entries) in enumerate(by_catalog.items()):
+        target = work / f"catalog-{n}-{names.internal(catalog)}.duckdb"
+        loader = duckdb.connect(str(target))
+        try:
+            for schema, table, path, key in entries:
+                _load_file(loader, schema, table, path, key)
+        finally:
+            loader.close()
+        files[catalog] = str(target)
+    return files
+
+
+def _load_file(loader: Any, schema: str, table: str, path: str, key: str) -> None:
+    duckdb = require("duckdb", extra="emulator", purpose="The Genie emulator")
+    csv = path.lower().endswith((".csv", ".csv.gz", ".tsv"))
+    reader = "read_csv_auto" if csv else "read_parquet"
+    try:
+        loader.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(schema)}")
+        loader.execute(
+            f"CREATE TABLE {_ident(schema)}.{_ident(table)} AS "
+            f"SELECT * FROM {reader}('{_quote(path)}')"
+        )
+    except duckdb.Error as exc:
+        kind = "CSV" if csv else "Parquet"
+        raise ConfigError(
+            f"{path} could not be read as {kind}: {_first_line(exc)}",
+            key=key,
+            fix="give a Parquet file, or a CSV file whose name ends in .csv",
+        ) from None
+
+
+def _attach(con: Any, internal: str, path: str, key: str) -> None:
+    duckdb = require("duckdb", extra="emulator", purpose="The Genie emulator")
+    try:
+        con.execute(f"ATTACH '{_quote(path)}' AS {_ident(internal)} (READ_ONLY)")
+    except duckdb.Error as exc:
+        raise ConfigError(
+            f"{path} could not be attached: {_first_line(exc)}",
+            key=key,
+            fix="point it at a DuckDB database file",
+        ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _split_table(qualified: str) -> tuple[str, str, str]:

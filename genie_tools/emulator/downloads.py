@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
+from genie_tools.emulator.bodies import path_int
 from genie_tools.emulator.results import TableResult, manifest, pending_statement
 from genie_tools.emulator.server import find_query_message
 from genie_tools.emulator.service import ApiError, GenieService
@@ -70,7 +71,9 @@ class Downloads:
             raise ApiError(
                 404, "RESOURCE_DOES_NOT_EXIST", f"Download {download_id} does not exist."
             )
-        if not hmac.compare_digest(signature, self._sign(download_id)):
+        if not hmac.compare_digest(
+            signature.encode("utf-8", "surrogatepass"), self._sign(download_id).encode()
+        ):
             raise ApiError(403, "PERMISSION_DENIED", "download_id_signature does not match.")
         if entry["error"] is not None:
             stmt: dict[str, Any] = {
@@ -120,12 +123,12 @@ class Downloads:
         """A pre-signed chunk URL: the rows as a JSON array of arrays (no bearer token)."""
         download_id = request.match_info["download_id"]
         entry = self.downloads.get(download_id)
-        if entry is None or not hmac.compare_digest(
-            request.query.get("sig", ""), self._sign(download_id)
-        ):
+        given = request.query.get("sig", "").encode("utf-8", "surrogatepass")
+        # As bytes: compare_digest raises TypeError on a str with non-ASCII characters.
+        if entry is None or not hmac.compare_digest(given, self._sign(download_id).encode()):
             raise ApiError(403, "PERMISSION_DENIED", "Invalid or expired link.")
         result: TableResult | None = entry["result"]
-        index = int(request.match_info["chunk"])
+        index = path_int(request, "chunk")
         if result is None:
             raise ApiError(404, "RESOURCE_DOES_NOT_EXIST", "The download is not ready.")
         start = index * DOWNLOAD_CHUNK_ROWS

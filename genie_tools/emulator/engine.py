@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from genie_tools._optional import require
+from genie_tools.emulator.catalogs import CatalogNames
 from genie_tools.emulator.nl2sql.compile import SqlWriter
 from genie_tools.emulator.nl2sql.intent import Filter, Intent
 from genie_tools.emulator.nl2sql.llm import LlmSqlWriter
@@ -37,6 +38,9 @@ _STOP = frozenset(
         "give tell please do does did our we i us"
     ).split()
 )
+
+
+_NO_RENAMES = CatalogNames()
 
 
 class UnsafeSqlError(ValueError):
@@ -119,10 +123,18 @@ def check_read_only(sql: str, allowed_tables: set[str]) -> None:
             raise UnsafeSqlError(f"function {func.name!r} may not be used")
 
 
-def to_duckdb(sql: str) -> str:
-    """Transpile Databricks SQL to DuckDB's dialect."""
-    sqlglot = require("sqlglot", extra="emulator", purpose="The Genie emulator's SQL transpiling")
-    return str(sqlglot.transpile(sql, read="databricks", write="duckdb")[0])
+def to_duckdb(sql: str, names: CatalogNames | None = None) -> str:
+    """Transpile Databricks SQL to DuckDB's dialect.
+
+    Args:
+        sql: Databricks SQL.
+        names: Where catalogs DuckDB reserves (``main``…) live; see :class:`CatalogNames`.
+
+    Example:
+        >>> to_duckdb("SELECT 1 FROM main.s.t", CatalogNames(["main"]))
+        'SELECT 1 FROM uc_main.s.t'
+    """
+    return (names or _NO_RENAMES).to_duckdb(sql)
 
 
 class SpaceEngine:
@@ -132,6 +144,8 @@ class SpaceEngine:
         space: The space declaration.
         cursor: Returns a DuckDB cursor, used once to read types, keys and
             values from the data. Without it only the examples are answered.
+        llm: Optional LangChain chat model that writes the SQL first.
+        names: Where the data's catalogs live in DuckDB (when ``main``… are renamed).
 
     Example:
         >>> from genie_tools.emulator.spaces import default_spaces_path, load_spaces
@@ -145,9 +159,15 @@ class SpaceEngine:
     fallback_threshold = 0.72
 
     def __init__(
-        self, space: SpaceDecl, cursor: Callable[[], Any] | None = None, *, llm: Any = None
+        self,
+        space: SpaceDecl,
+        cursor: Callable[[], Any] | None = None,
+        *,
+        llm: Any = None,
+        names: CatalogNames | None = None,
     ) -> None:
         self.space = space
+        self.names = names or _NO_RENAMES
         self.llm = LlmSqlWriter(llm, space) if llm is not None else None
         self.allowed_tables = {t.name.lower() for t in space.tables}
         self._cursor = cursor
@@ -164,7 +184,7 @@ class SpaceEngine:
                 self._ready.set()
                 return
             try:
-                schema = SpaceSchema(self.space, self._cursor())
+                schema = SpaceSchema(self.space, self._cursor(), names=self.names)
                 self._parser, self._writer = QuestionParser(schema), SqlWriter(schema)
             except Exception as exc:  # a broken declaration leaves the examples working
                 self.error = exc
@@ -174,11 +194,29 @@ class SpaceEngine:
     def interpret(self, question: str, history: list[Interpretation]) -> Interpretation:
         """Map ``question`` (with the conversation's earlier interpretations) to SQL."""
         self.prepare()
-        previous = next((h for h in reversed(history) if h.sql is not None), None)
         if self.llm is not None:
             answer = self._from_llm(question, history)
             if answer is not None:
                 return answer
+        return self._built_in(question, history)
+
+    def restore(self, interpretation: Interpretation, history: list[Interpretation]) -> None:
+        """Re-derive a stored answer's reading (what a follow-up edits) after a restart.
+
+        The planner is deterministic, so replaying the question after the same history
+        reads it as it was read; when the replay's SQL differs (the engine or the space
+        changed since), the answer keeps no reading and a follow-up starts afresh.
+        """
+        if interpretation.sql is None or interpretation.intent is not None:
+            return
+        self.prepare()
+        replay = self._built_in(interpretation.question, history)
+        if replay.sql == interpretation.sql:
+            interpretation.intent = replay.intent
+
+    def _built_in(self, question: str, history: list[Interpretation]) -> Interpretation:
+        """The curated examples, then the planner, then a clarification."""
+        previous = next((h for h in reversed(history) if h.sql is not None), None)
         example, score = self._closest_example(question)
         if example is not None and score >= self.example_threshold:
             return self._from_example(question, example)
@@ -191,7 +229,7 @@ class SpaceEngine:
                 return Interpretation(
                     question=question,
                     sql=sql,
-                    duckdb_sql=to_duckdb(sql),
+                    duckdb_sql=to_duckdb(sql, self.names),
                     title=describe(intent),
                     description=f"{describe(intent)}, computed from {self._sources(intent)}.",
                     suggested_questions=self.suggestions(),
@@ -213,7 +251,7 @@ class SpaceEngine:
             return None
         try:
             check_read_only(sql, self.allowed_tables)
-            duckdb_sql = to_duckdb(sql)
+            duckdb_sql = to_duckdb(sql, self.names)
             if self._cursor is not None:
                 self._cursor().execute(f"EXPLAIN {duckdb_sql}")  # compiles against the data
         except Exception:  # unsafe or broken SQL from the model: the built-in engine answers
@@ -249,7 +287,7 @@ class SpaceEngine:
         return Interpretation(
             question=question,
             sql=example.sql.strip(),
-            duckdb_sql=to_duckdb(example.sql),
+            duckdb_sql=to_duckdb(example.sql, self.names),
             title=example.question.rstrip("?"),
             description=f"Answers: {example.question}",
             suggested_questions=self.suggestions(exclude=example.question),

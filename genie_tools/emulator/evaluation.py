@@ -281,7 +281,9 @@ def duckdb_reference(emulator: GenieEmulator) -> Iterator[Callable[[str], list[t
     db = Database(emulator.config.data, emulator.data_dir)
 
     def run(databricks_sql: str) -> list[tuple[Any, ...]]:
-        rows: list[tuple[Any, ...]] = db.cursor().execute(to_duckdb(databricks_sql)).fetchall()
+        rows: list[tuple[Any, ...]] = (
+            db.cursor().execute(to_duckdb(databricks_sql, db.names)).fetchall()
+        )
         return rows
 
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import secrets
 import threading
 import time
@@ -11,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from genie_tools._optional import require
 from genie_tools.emulator.auth import DEFAULT_PRINCIPAL, Authenticator
-from genie_tools.emulator.config import EmulatorConfig, PrincipalConfig
+from genie_tools.emulator.checks import check_spaces
+from genie_tools.emulator.config import ConfigError, EmulatorConfig, PrincipalConfig
 from genie_tools.emulator.data import Database, default_data_dir
 from genie_tools.emulator.faults import Fault
 from genie_tools.emulator.inspect import (
@@ -22,12 +24,41 @@ from genie_tools.emulator.inspect import (
     stats_snapshot,
 )
 from genie_tools.emulator.service import GenieService
+from genie_tools.emulator.state import StateStore
 
 if TYPE_CHECKING:
     from databricks.sdk import WorkspaceClient
 
 DEFAULT_CLIENT_ID = "emulator-m2m-client"
 _KEEP = object()  # set_latency: "leave this setting as it is"
+_WILDCARDS = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _credentials(state_dir: Path | None, token: str | None) -> tuple[str, str]:
+    """The default user's token and client secret: kept in ``state_dir`` when there is one.
+
+    A token given explicitly wins (and is not stored): the caller chose it.
+    """
+    new_token = "dapi" + secrets.token_hex(16)
+    new_secret = "emu-secret-" + secrets.token_hex(12)
+    if state_dir is None:
+        return token or new_token, new_secret
+    store = StateStore(state_dir)
+    try:
+        kept_token = store.value("token", lambda: new_token)
+        kept_secret = store.value("client_secret", lambda: new_secret)
+    finally:
+        store.close()
+    return token or kept_token, kept_secret
 
 
 class GenieEmulator:
@@ -44,6 +75,16 @@ class GenieEmulator:
         token: The default user's bearer token (random when not given).
         llm: Optional LangChain chat model that writes the SQL (checked before it runs;
             the built-in engine answers when it is unavailable). Overrides ``config.llm``.
+        state_dir: Folder that keeps conversations, messages and query results (SQLite)
+            so that an emulator started later on the same folder, in any process,
+            continues them — follow-ups included. The default user's token and client
+            secret are kept there too (unless ``token`` is given). Overrides
+            ``config.state_dir``; without either, everything lives in memory.
+
+    Raises:
+        ConfigError: The configuration does not validate (one message naming the file,
+            each key and its fix); :meth:`start` raises it too when the data or the
+            spaces' declarations do not match the data.
 
     Example:
         >>> with GenieEmulator(speed=0) as emu:  # doctest: +SKIP
@@ -64,12 +105,13 @@ class GenieEmulator:
         seed: int = 0,
         token: str | None = None,
         llm: Any = None,
+        state_dir: str | Path | None = None,
     ) -> None:
         require("aiohttp", extra="emulator", purpose="The Genie emulator")
         if isinstance(config, (str, Path)):
             cfg = EmulatorConfig.from_file(config)
         elif isinstance(config, dict):
-            cfg = EmulatorConfig.model_validate(config)
+            cfg = EmulatorConfig.validated(config)
         else:
             cfg = config or EmulatorConfig()
         if qpm is not None:
@@ -85,13 +127,17 @@ class GenieEmulator:
         self.speed = speed
         self.seed = seed
         self.data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
-        self.token = token or "dapi" + secrets.token_hex(16)
+        chosen = state_dir if state_dir is not None else cfg.state_dir
+        self.state_dir = Path(chosen) if chosen is not None else None
+        self.token, self.client_secret = _credentials(self.state_dir, token)
         self.client_id = DEFAULT_CLIENT_ID
-        self.client_secret = "emu-secret-" + secrets.token_hex(12)
         self.principal = DEFAULT_PRINCIPAL
         principals = {
             DEFAULT_PRINCIPAL: PrincipalConfig(
-                token=self.token, client_id=self.client_id, client_secret=self.client_secret
+                token=self.token,
+                client_id=self.client_id,
+                client_secret=self.client_secret,
+                admin=True,
             ),
             **cfg.principals,
         }
@@ -111,8 +157,45 @@ class GenieEmulator:
     # lifecycle ---------------------------------------------------------
     @property
     def url(self) -> str:
-        """Base URL, e.g. ``http://127.0.0.1:8765``."""
-        return f"http://{self.host}:{self.port}"
+        """Base URL for a client on this machine, e.g. ``http://127.0.0.1:8765``.
+
+        Listening on every interface (``0.0.0.0``, ``::``), this is the loopback
+        address: clients accept plain http only on loopback (tokens would otherwise
+        travel in clear text), so remote clients need an https proxy in front.
+        """
+        host = _WILDCARDS.get(self.host, self.host)
+        if ":" in host and not host.startswith("["):  # an IPv6 address in a URL
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    def banner(self) -> list[str]:
+        """What ``genie-tools emulator`` prints: where to connect, the token, the spaces.
+
+        The ``DATABRICKS_HOST`` it shows is one clients accept: plain http on loopback
+        (also when listening on every interface). Remote clients need https, so for
+        them it says to put an HTTPS reverse proxy in front.
+
+        Example:
+            >>> GenieEmulator(host="0.0.0.0", port=8765, token="t").banner()[2]
+            '  export DATABRICKS_HOST=http://127.0.0.1:8765 DATABRICKS_TOKEN=t'
+        """
+        wildcard = self.host in _WILDCARDS
+        bound = f"[{self.host}]" if ":" in self.host else (self.host or "*")
+        where = f"{self.url} (all interfaces: {bound}:{self.port})"
+        lines = [
+            f"Genie emulator listening on {where if wildcard else self.url}",
+            f"  token: {self.token}",
+        ]
+        if wildcard or _is_loopback(self.host):
+            lines.append(f"  export DATABRICKS_HOST={self.url} DATABRICKS_TOKEN={self.token}")
+        if not _is_loopback(self.host):
+            lines.append(
+                "  remote clients: genie-tools accepts plain http only on loopback (tokens "
+                "would travel in clear text); put an HTTPS reverse proxy in front of port "
+                f"{self.port} and use DATABRICKS_HOST=https://<proxy-host>"
+            )
+        lines += [f"  space {space.id}  {space.title}" for space in self.config.spaces]
+        return lines
 
     @property
     def service(self) -> GenieService:
@@ -125,9 +208,10 @@ class GenieEmulator:
         """Prepare the data and serve on a background thread; returns when ready."""
         if self._thread is not None:
             return self
-        self._db = Database(self.config.data, self.data_dir)
+        self._db = self._open_data()
+        state = StateStore(self.state_dir) if self.state_dir is not None else None
         self._service = GenieService(
-            self.config, self._db, speed=self.speed, seed=self.seed, llm=self.llm
+            self.config, self._db, speed=self.speed, seed=self.seed, llm=self.llm, state=state
         )
         ready = threading.Event()
         failure: list[BaseException] = []
@@ -136,10 +220,30 @@ class GenieEmulator:
         )
         self._thread.start()
         ready.wait()
-        if failure:
+        if failure:  # e.g. the port is taken: release the data and the state file again
             self._thread = None
+            self._service.close()
+            self._db.close()
+            self._service, self._db = None, None
             raise failure[0]
         return self
+
+    def _open_data(self) -> Database:
+        """The data, loaded, locked and checked against the spaces' declarations.
+
+        Raises:
+            ConfigError: A data file is missing or unreadable, or a declaration names
+                tables or columns the data does not have (naming the config file).
+        """
+        db: Database | None = None
+        try:
+            db = Database(self.config.data, self.data_dir)
+            check_spaces(self.config.spaces, db)
+        except ConfigError as exc:
+            if db is not None:
+                db.close()
+            raise exc.in_file(self.config.source) from None
+        return db
 
     def _serve(self, ready: threading.Event, failure: list[BaseException]) -> None:
         web = require("aiohttp.web", extra="emulator", purpose="The Genie emulator")
@@ -214,6 +318,17 @@ class GenieEmulator:
             oauth: Authenticate with OAuth M2M (client credentials) instead of a PAT.
             **config: Further ``databricks.sdk.core.Config`` options, e.g.
                 ``retry_timeout_seconds``.
+
+        The client carries this workspace's question budget as two plain attributes,
+        ``genie_questions_per_minute`` (questions per window) and
+        ``genie_rate_window_seconds`` (the window): a duck-typed hint that Genie clients
+        may read to pace themselves like the emulator's limit instead of Genie's default.
+        The emulator imports nothing of those clients; this is the whole protocol.
+
+        Example:
+            >>> with GenieEmulator(speed=0, qpm=100) as emu:  # doctest: +SKIP
+            ...     emu.workspace_client().genie_questions_per_minute
+            100
         """
         from databricks.sdk import WorkspaceClient
         from databricks.sdk.config import Config
@@ -228,7 +343,11 @@ class GenieEmulator:
             )
         else:
             cfg = Config(host=self.url, token=self.token, auth_type="pat", **config)
-        return WorkspaceClient(config=cfg)
+        client = WorkspaceClient(config=cfg)
+        limits = self.config.limits
+        client.genie_questions_per_minute = limits.qpm  # type: ignore[attr-defined]
+        client.genie_rate_window_seconds = limits.rate_window_seconds  # type: ignore[attr-defined]
+        return client
 
     # inspection and control -----------------------------------------------
     def stats(self) -> dict[str, Any]:

@@ -12,13 +12,14 @@ API in :mod:`.admin`, and the Statement Execution API in :mod:`.statements`.
 from __future__ import annotations
 
 import asyncio
-import json
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
 from genie_tools.emulator.auth import Authenticator
+from genie_tools.emulator.bodies import MAX_BODY_BYTES, form_body, int_param, json_body
 from genie_tools.emulator.engine import Interpretation
 from genie_tools.emulator.faults import Fault
 from genie_tools.emulator.records import Message
@@ -36,7 +37,13 @@ AUTH = web.AppKey("auth", Authenticator)
 _PUBLIC = ("/.well-known/", "/oidc/", "/emulator/download/")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-_HTTP_CODES = {400: "BAD_REQUEST", 404: "ENDPOINT_NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
+_HTTP_CODES = {
+    400: "BAD_REQUEST",
+    404: "ENDPOINT_NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    413: "REQUEST_LIMIT_EXCEEDED",
+}
+logger = logging.getLogger(__name__)
 
 
 def error_response(err: ApiError) -> web.Response:
@@ -73,6 +80,11 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
     except web.HTTPException as exc:
         code = _HTTP_CODES.get(exc.status, "BAD_REQUEST")
         response = error_response(ApiError(exc.status, code, exc.reason))
+    except Exception:  # an emulator bug: said in Databricks' shape, logged with its traceback
+        logger.exception("emulator error on %s %s", request.method, request.path)
+        response = error_response(
+            ApiError(500, "INTERNAL_ERROR", "The emulator failed on this request (a bug).")
+        )
     if fault is not None and fault.kind == "connection_reset" and fault.when == "after":
         _reset(request)
         raise ConnectionResetError("injected connection reset after handling")
@@ -106,28 +118,6 @@ def _reset(request: web.Request) -> None:
             # SO_LINGER 0: close with RST instead of FIN, as a crashed peer would.
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         transport.abort()
-
-
-async def _json_body(request: web.Request) -> dict[str, Any]:
-    if not request.can_read_body:
-        return {}
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ApiError(400, "MALFORMED_REQUEST", f"Request body is not valid JSON: {exc}") from exc
-    if not isinstance(body, dict):
-        raise ApiError(400, "MALFORMED_REQUEST", "Request body must be a JSON object.")
-    return body
-
-
-def _int_param(request: web.Request, name: str) -> int | None:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return None
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise ApiError(400, "INVALID_PARAMETER_VALUE", f"{name} must be an integer.") from exc
 
 
 def find_message(request: web.Request) -> Message:
@@ -199,9 +189,9 @@ class Routes:
 
     async def token(self, request: web.Request) -> web.Response:
         """OAuth client-credentials token endpoint."""
-        form = {k: str(v) for k, v in (await request.post()).items()}
         self.service.stats.token_requests += 1
         try:
+            form = await form_body(request)
             body = self.auth.issue(request.headers.get("Authorization"), form)
         except ApiError as err:
             return web.json_response(
@@ -215,7 +205,7 @@ class Routes:
         with self.service.lock:
             body = self.service.list_spaces(
                 request[PRINCIPAL],
-                _int_param(request, "page_size"),
+                int_param(request, "page_size"),
                 request.query.get("page_token"),
             )
         return web.json_response(body)
@@ -256,7 +246,7 @@ class Routes:
 
     async def start_conversation(self, request: web.Request) -> web.Response:
         """``POST .../start-conversation``: a new conversation with its first message."""
-        body = await _json_body(request)
+        body = await json_body(request)
         space_id = request.match_info["space_id"]
         await self._engine_ready(space_id)
         pre = await self._interpret_off_loop(
@@ -278,7 +268,7 @@ class Routes:
 
     async def create_message(self, request: web.Request) -> web.Response:
         """``POST .../conversations/{id}/messages``: a follow-up question."""
-        body = await _json_body(request)
+        body = await json_body(request)
         m = request.match_info
         await self._engine_ready(m["space_id"])
         pre = await self._interpret_off_loop(
@@ -299,7 +289,7 @@ class Routes:
                 request.match_info["space_id"],
                 request[PRINCIPAL],
                 request.query.get("include_all", "").lower() == "true",
-                _int_param(request, "page_size"),
+                int_param(request, "page_size"),
                 request.query.get("page_token"),
             )
         return web.json_response(body)
@@ -321,7 +311,7 @@ class Routes:
                 m["space_id"],
                 m["conversation_id"],
                 request[PRINCIPAL],
-                _int_param(request, "page_size"),
+                int_param(request, "page_size"),
                 request.query.get("page_token"),
             )
         return web.json_response(body)
@@ -341,11 +331,12 @@ class Routes:
             now = self.service.clock()
             if msg.status(now) not in ("COMPLETED", "FAILED", "CANCELLED", "QUERY_RESULT_EXPIRED"):
                 msg.cancelled_at = now
+                self.service.save(msg)
         return web.json_response({})
 
     async def feedback(self, request: web.Request) -> web.Response:
         """``POST .../messages/{id}/feedback``."""
-        body = await _json_body(request)
+        body = await json_body(request)
         rating = body.get("rating")
         if rating not in ("POSITIVE", "NEGATIVE", "NONE"):
             raise ApiError(
@@ -356,6 +347,7 @@ class Routes:
             msg.feedback = {"rating": rating}
             if body.get("comment"):
                 msg.feedback["comment"] = str(body["comment"])
+            self.service.save(msg)
         return web.json_response({})
 
     # results -------------------------------------------------------------
@@ -406,12 +398,13 @@ class Routes:
             msg.result = result
             msg.statement_id = statement_id
             msg.expires_at = self.service.clock() + msg.result_ttl
+            self.service.save(msg)
         return web.json_response({"statement_response": statement_response(result)})
 
 
 def create_app(service: GenieService, auth: Authenticator, workspace_id: str) -> web.Application:
     """Build the aiohttp application for one emulated workspace."""
-    app = web.Application(middlewares=[_middleware], client_max_size=8 * 1024 * 1024)
+    app = web.Application(middlewares=[_middleware], client_max_size=MAX_BODY_BYTES)
     app[SERVICE] = service
     app[AUTH] = auth
     # Imported here: these modules import this one (for the app keys and helpers).

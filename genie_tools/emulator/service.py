@@ -7,6 +7,7 @@ to the caller as a callable so that it runs off the event loop.
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import threading
@@ -25,6 +26,7 @@ from genie_tools.emulator.latency import LatencyModel
 from genie_tools.emulator.records import Conversation, Message
 from genie_tools.emulator.results import TableResult, run_query
 from genie_tools.emulator.spaces import PERMISSION_RANK, SpaceDecl
+from genie_tools.emulator.state import StateStore
 
 
 class ApiError(Exception):
@@ -86,6 +88,8 @@ def _page(items: list[Any], page_size: int | None, page_token: str | None) -> tu
         start = int(page_token) if page_token else 0
     except ValueError as exc:
         raise ApiError(400, "INVALID_PARAMETER_VALUE", "page_token is not valid") from exc
+    if start < 0:
+        raise ApiError(400, "INVALID_PARAMETER_VALUE", "page_token is not valid")
     size = page_size if page_size and page_size > 0 else 100
     chunk = items[start : start + size]
     next_token = str(start + size) if start + size < len(items) else ""
@@ -104,6 +108,7 @@ class GenieService:
         seed: int,
         clock: Callable[[], float] = time.time,
         llm: Any = None,
+        state: StateStore | None = None,
     ) -> None:
         self.config = config
         self.db = database
@@ -114,29 +119,65 @@ class GenieService:
         self.faults = FaultPlan(config.faults, seed=seed)
         self.limiter = RateLimiter(config.limits.qpm, config.limits.rate_window_seconds)
         self.spaces: dict[str, SpaceDecl] = {s.id: s for s in config.spaces}
-        self.engines = {s.id: SpaceEngine(s, database.cursor, llm=llm) for s in config.spaces}
-        # Reading each space's data takes a moment: do it now, off the request path.
-        self._preparing = threading.Thread(
-            target=self._prepare_engines, name="genie-nl2sql", daemon=True
-        )
-        self._preparing.start()
+        self.engines = {
+            s.id: SpaceEngine(s, database.cursor, llm=llm, names=database.names)
+            for s in config.spaces
+        }
         self.conversations: dict[str, Conversation] = {}
         self.messages: dict[str, Message] = {}
         self.stats = Stats()
         self.created = clock()
+        self.state = state
+        self._unrestored: set[str] = set()  # loaded conversations whose readings are unread
+        interrupted = self._load_state() if state is not None else []
+        # Reading each space's data takes a moment: do it now, off the request path.
+        self._preparing = threading.Thread(
+            target=self._prepare_engines, args=(interrupted,), name="genie-nl2sql", daemon=True
+        )
+        self._preparing.start()
 
-    def _prepare_engines(self) -> None:
+    def _prepare_engines(self, interrupted: list[Message]) -> None:
         for engine in self.engines.values():
             engine.prepare()
+        for msg in interrupted:  # queries cut short by the previous process's exit
+            self.execute(msg)
+
+    def _load_state(self) -> list[Message]:
+        """Read the stored conversations of spaces that still exist.
+
+        Returns:
+            Messages whose query had not finished when the previous process stopped.
+        """
+        assert self.state is not None
+        self.conversations, self.messages, rng = self.state.restore(set(self.spaces))
+        self._unrestored = set(self.conversations)
+        if rng is not None:  # ids continue where they stopped instead of repeating
+            self._rng.setstate(rng)
+        return [
+            m
+            for m in self.messages.values()
+            if self.needs_execution(m) and m.result is None and m.error is None
+        ]
+
+    def save(self, msg: Message) -> None:
+        """Write a changed message (and its conversation) to the state folder, if any."""
+        conv = self.conversations.get(msg.conversation_id)
+        if self.state is not None and conv is not None:
+            self.state.save(conv, msg)
 
     def close(self) -> None:
         """Wait for background work on the data to finish (before the data is closed)."""
         self._preparing.join()
+        if self.state is not None:
+            self.state.close()
 
     # ids ---------------------------------------------------------------
     def new_id(self) -> str:
-        """A 32-hex-digit id, deterministic by seed."""
-        return f"{self._rng.getrandbits(128):032x}"
+        """A 32-hex-digit id, deterministic by seed (and unused, with stored state)."""
+        while True:
+            new = f"{self._rng.getrandbits(128):032x}"
+            if new not in self.conversations and new not in self.messages:
+                return new
 
     def new_statement_id(self) -> str:
         """A UUID-shaped id, as SQL statement ids are."""
@@ -178,6 +219,16 @@ class GenieService:
         if serialized:
             body["serialized_space"] = space.serialized()
         return body
+
+    def readable_tables(self, principal: str) -> set[tuple[str, str, str]]:
+        """Tables of the spaces ``principal`` may run: ``(catalog, schema, table)``, lower."""
+        need = PERMISSION_RANK["CAN_RUN"]
+        return {
+            tuple(t.name.lower().split("."))  # type: ignore[misc]
+            for s in self.spaces.values()
+            if s.permission_for(principal) >= need
+            for t in s.tables
+        }
 
     def list_spaces(
         self, principal: str, page_size: int | None, token: str | None
@@ -250,6 +301,18 @@ class GenieService:
         for mid in conv.message_ids:
             self.messages.pop(mid, None)
         del self.conversations[conv.id]
+        if self.state is not None:
+            self.state.delete_conversation(conv.id)
+
+    def _history(self, conv: Conversation) -> list[Interpretation]:
+        """The conversation's interpretations, their readings re-derived after a restart."""
+        history = [self.messages[m].interpretation for m in conv.message_ids]
+        if conv.id in self._unrestored:
+            self._unrestored.discard(conv.id)
+            engine = self.engines[conv.space_id]
+            for k, interpretation in enumerate(history):
+                engine.restore(interpretation, history[:k])
+        return history
 
     # questions ---------------------------------------------------------
     def history(
@@ -266,8 +329,7 @@ class GenieService:
             raise self._rate_limited(space_id, wait)
         if conversation_id is None:
             return []
-        conv = self.conversations[conversation_id]
-        return [self.messages[m].interpretation for m in conv.message_ids]
+        return self._history(self.conversations[conversation_id])
 
     def _check_question(
         self, space_id: str, conversation_id: str | None, content: Any, principal: str
@@ -346,7 +408,7 @@ class GenieService:
             )
             self.conversations[conv.id] = conv
         if interpretation is None:
-            history = [self.messages[m].interpretation for m in conv.message_ids]
+            history = self._history(conv)
             interpretation = self.engines[space.id].interpret(content.strip(), history)
         msg = self._new_message(space_id, conv, content, principal, interpretation, now)
         conv.message_ids.append(msg.id)
@@ -355,6 +417,9 @@ class GenieService:
         self.stats.questions += 1
         self.stats.questions_by_space[space_id] += 1
         self.stats.questions_by_conversation[conv.id] += 1
+        if self.state is not None:
+            self.state.save(conv, msg)
+            self.state.put("rng", json.dumps(self._rng.getstate()))
         return msg, conv
 
     def _new_message(
@@ -409,6 +474,7 @@ class GenieService:
                     "type": "SQL_EXECUTION_EXCEPTION",
                 }
                 msg.result_ready_at = self.clock()
+                self.save(msg)
             return
         summary = summarize(result)
         # Readers see the answer complete or not at all: expiry is set with readiness.
@@ -419,6 +485,7 @@ class GenieService:
             msg.result_ready_at = ready
             done = msg.completed_at() or ready
             msg.expires_at = done if msg.expire_on_completion else done + msg.result_ttl
+            self.save(msg)
 
     def run_sql(self, duckdb_sql: str, statement_id: str, *, capped: bool = True) -> TableResult:
         """Execute DuckDB SQL with Genie's row cap (worker thread)."""

@@ -15,8 +15,9 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
@@ -24,11 +25,14 @@ from langchain_core.runnables import RunnableConfig, RunnableLambda
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
 
+from genie_tools._flows import check_timeout
 from genie_tools.client_pair import ClientPair
+from genie_tools.errors import GenieError
 from genie_tools.formatting import DEFAULT_TOKEN_BUDGET
 from genie_tools.graph.node import create_genie_node
 from genie_tools.graph.router import LLMRouter, OfflineRouter, Route, Router
 from genie_tools.graph.state import GenieState
+from genie_tools.ids import check_id
 from genie_tools.models import SpaceInfo
 from genie_tools.settings import GenieSettings
 from genie_tools.tools import GenieSpace
@@ -88,9 +92,13 @@ def create_analyst_graph(
 
     Nothing touches the network here; the first question fetches the spaces' metadata.
     """
-    targets = [GenieSpace(id=s) if isinstance(s, str) else s for s in spaces]
+    targets = [
+        GenieSpace(id=check_id(s, kind="space")) if isinstance(s, str) else s for s in spaces
+    ]
     if not targets:
         raise ValueError("create_analyst_graph needs at least one Genie space")
+    if timeout is not None:
+        check_timeout(timeout)
     clients = ClientPair(
         workspace=workspace, settings=settings, client=client, async_client=async_client
     )
@@ -143,15 +151,40 @@ class _Routing:
         self.llm = llm
         self._router = router
         self._lock = threading.Lock()
+        self._infos: list[SpaceInfo] | None = None
+        # What answers call each space: the name given, else the space's title once
+        # fetched (a 32-hex id means nothing to a reader).
         self.names = {s.id: s.name or s.id for s in spaces}
 
+    def infos(self) -> list[SpaceInfo]:
+        """The spaces' metadata, fetched once (titles replaced by the names given)."""
+        with self._lock:
+            if self._infos is None:
+                self._infos = [self._info(s) for s in self.spaces]
+                self.names.update({i.space_id: i.title or i.space_id for i in self._infos})
+            return self._infos
+
     def router(self) -> Router:
+        infos = self.infos()
         with self._lock:
             if self._router is None:
-                infos = [self._info(s) for s in self.spaces]
                 offline = OfflineRouter(infos)
                 self._router = LLMRouter(self.llm, infos, fallback=offline) if self.llm else offline
             return self._router
+
+    def _known(self, value: object) -> list[str]:
+        """The graph's own space ids among ``value`` (state read from input or checkpoints)."""
+        if not isinstance(value, list | tuple):
+            return []
+        return [s for s in value if isinstance(s, str) and s in self.names]
+
+    def _titles(self) -> None:
+        """Fetch the titles for the answer when routing did not need them."""
+        if all(s.name for s in self.spaces):
+            return
+        # On failure the answer names the spaces by id; each Genie node reports the error.
+        with contextlib.suppress(GenieError):
+            self.infos()
 
     def _info(self, space: GenieSpace) -> SpaceInfo:
         info = self.clients.sync.get_space(space.id)
@@ -161,11 +194,13 @@ class _Routing:
 
     def route(self, state: AnalystState, config: RunnableConfig) -> dict[str, Any]:
         question = _last_question(state)
-        forced = [s for s in state.get("route_to") or [] if s in self.names]
+        # Graph input may be crafted: only the graph's own spaces are ever routed to.
+        forced = self._known(state.get("route_to"))
         if forced:
             decision = Route(forced, reason="chosen")
         else:
-            decision = self.router().route(question, state.get("targets") or [])
+            decision = self.router().route(question, self._known(state.get("targets")))
+        self._titles()
         update: dict[str, Any] = {
             "route": {
                 "spaces": decision.spaces,
@@ -205,7 +240,7 @@ class _Routing:
                 }
             except Exception:  # the deterministic answer still answers
                 pass
-        return {"messages": [compose_answer(answers)], **self._targets(state)}
+        return {"messages": [compose_answer(answers, names=self.names)], **self._targets(state)}
 
     async def aanswer(self, state: AnalystState) -> dict[str, Any]:
         answers = self._turn(state)
@@ -218,10 +253,10 @@ class _Routing:
                 }
             except Exception:
                 pass
-        return {"messages": [compose_answer(answers)], **self._targets(state)}
+        return {"messages": [compose_answer(answers, names=self.names)], **self._targets(state)}
 
     def _llm_messages(self, state: AnalystState, answers: list[AIMessage]) -> list[BaseMessage]:
-        context = "\n\n".join(f"[{m.name}]\n{m.content}" for m in answers)
+        context = "\n\n".join(f"[{_label(m, self.names)}]\n{m.content}" for m in answers)
         return [
             HumanMessage(
                 content=f"{ANSWER_PROMPT}\n\nQuestion: {_last_question(state)}\n\n{context}"
@@ -229,14 +264,24 @@ class _Routing:
         ]
 
 
-def compose_answer(answers: Sequence[AIMessage]) -> AIMessage:
+def compose_answer(
+    answers: Sequence[AIMessage], *, names: Mapping[str, str] | None = None
+) -> AIMessage:
     """An answer from Genie's own words, without a model.
+
+    Args:
+        answers: The Genie nodes' messages of this turn.
+        names: What to call each space (by id); default: the messages' names.
 
     Example:
         >>> a = AIMessage(content="x", name="Sales", additional_kwargs={"genie": {
         ...     "answer": {"text": "Revenue was 1.2 M.", "sql": "SELECT 1"}}})
         >>> compose_answer([a]).content
         'Sales: Revenue was 1.2 M.'
+        >>> b = AIMessage(content="x", name="01ef", additional_kwargs={"genie": {
+        ...     "space_id": "01ef", "answer": {"text": "42 orders."}}})
+        >>> compose_answer([b], names={"01ef": "Orders"}).content
+        'Orders: 42 orders.'
     """
     lines = []
     for message in answers:
@@ -249,9 +294,14 @@ def compose_answer(answers: Sequence[AIMessage]) -> AIMessage:
             text = answer.get("text") or "answered (see the table)."
         else:
             text = str(message.content)  # an error, already explained
-        lines.append(f"{message.name}: {text}")
+        lines.append(f"{_label(message, names)}: {text}")
     content = "\n".join(lines) if lines else "Genie gave no answer."
     return AIMessage(content=content, name="analyst")
+
+
+def _label(message: AIMessage, names: Mapping[str, str] | None) -> str:
+    space = (message.additional_kwargs.get("genie") or {}).get("space_id")
+    return (names or {}).get(str(space)) or message.name or "Genie"
 
 
 def _last_question(state: AnalystState) -> str:

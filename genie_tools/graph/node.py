@@ -25,6 +25,7 @@ Example:
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 from collections import OrderedDict
 from typing import Any, Literal
@@ -34,15 +35,20 @@ from langchain_core.runnables import RunnableConfig, RunnableLambda
 from langgraph._internal._constants import CONFIG_KEY_CHECKPOINTER
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Durability, interrupt
+from pydantic import ValidationError
 
+from genie_tools._flows import check_timeout, clean_question, clean_text
 from genie_tools.client_pair import ClientPair
-from genie_tools.errors import GenieError, NotFoundError
+from genie_tools.errors import ConfigurationError, GenieError, InvalidIdError, NotFoundError
 from genie_tools.formatting import DEFAULT_TOKEN_BUDGET, answer_content
 from genie_tools.graph.state import GenieSpaceState, GenieState
+from genie_tools.ids import check_id, check_optional_id
 from genie_tools.models import GenieAnswer, MessageRef, ProgressEvent
 from genie_tools.progress import areport, current_writer, progress_data, report, stream_to
 from genie_tools.settings import GenieSettings, check_space_id
 from genie_tools.tools import explain
+
+logger = logging.getLogger("genie_tools.graph")
 
 __all__ = ["GenieNodeState", "create_genie_node", "create_genie_subgraph"]
 
@@ -122,6 +128,8 @@ def create_genie_subgraph(
         A ``StateGraph`` over :class:`GenieNodeState`; compile it, or add it as a node.
     """
     check_space_id(space_id)
+    if timeout is not None:
+        check_timeout(timeout)
     steps = _Steps(
         space_id=space_id,
         name=name or f"genie_{space_id}",
@@ -238,7 +246,18 @@ class _Steps:
 
     # state helpers ---------------------------------------------------------------
     def _mine(self, state: GenieNodeState) -> GenieSpaceState:
-        return (state.get("genie") or {}).get(self.space_id) or {}
+        genie = state.get("genie")
+        mine = genie.get(self.space_id) if isinstance(genie, dict) else None
+        return mine if isinstance(mine, dict) else {}
+
+    def _raw_pending(self, state: GenieNodeState) -> dict[str, Any]:
+        pending = self._mine(state).get("pending")
+        return pending if isinstance(pending, dict) else {}
+
+    def _in_flight(self, state: GenieNodeState) -> tuple[dict[str, Any], MessageRef | None]:
+        """The question in flight, checked (:func:`_checked_pending`); empty if none."""
+        pending = self._mine(state).get("pending")
+        return _checked_pending(pending, self.space_id) if pending else ({}, None)
 
     def _update(self, **fields: Any) -> dict[str, Any]:
         return {"genie": {self.space_id: fields}}
@@ -255,19 +274,28 @@ class _Steps:
 
     # prepare -----------------------------------------------------------------------
     def prepare(self, state: GenieNodeState) -> dict[str, Any]:
-        """Record the question in flight (checkpointed before anything is sent)."""
-        question = (state.get("question") or _last_human(state.get("messages", []))).strip()
+        """Record the question in flight (checkpointed before anything is sent).
+
+        The state may come from a deployed graph's input: the conversation id is
+        checked and the question cleaned here, before anything is recorded or sent.
+        """
+        try:
+            conversation = check_optional_id(
+                self._mine(state).get("conversation_id"), kind="conversation"
+            )
+            asked = state.get("question") or _last_human(state.get("messages", []))
+            question = clean_text(asked, what="question")
+        except GenieError as exc:
+            return self._failed(exc)
         if not question:
             return {"messages": [self._message("There is no question to ask Genie.")]}
-        mine = self._mine(state)
-        return self._update(pending=self._pending(question, mine.get("conversation_id")))
+        return self._update(pending=self._pending(question, conversation))
 
     def after_prepare(self, state: GenieNodeState) -> str:
         return "submit" if self._mine(state).get("pending") else END
 
     def in_flight(self, state: GenieNodeState) -> str:
-        pending = self._mine(state).get("pending") or {}
-        return "wait" if pending.get("ref") else END
+        return "wait" if self._raw_pending(state).get("ref") else END
 
     # submit --------------------------------------------------------------------------
     def _submit_args(self, pending: dict[str, Any]) -> dict[str, Any]:
@@ -291,26 +319,45 @@ class _Steps:
 
     def submit(self, state: GenieNodeState) -> dict[str, Any]:
         """Ask Genie once; record the message's ids."""
-        pending = self._mine(state).get("pending")
-        if not pending or pending.get("ref"):
-            return {}
         try:
+            pending, ref = self._in_flight(state)
+            if not pending or ref is not None:
+                return {}
+            args = self._submit_args(pending)  # decided once: search for it or not
             try:
-                ref = self._submit_sync(pending)
+                ref = self._submit_sync(pending, args)
             except NotFoundError:
                 if not pending.get("conversation_id"):
                     raise
-                pending = {**pending, "conversation_id": None}  # gone (deleted, expired)
-                ref = self._submit_sync(pending)
+                pending, args, gone = self._conversation_gone(pending, args)
+                report(self._progress(gone), custom_event=False)
+                ref = self._submit_sync(pending, args)
         except GenieError as exc:
             return self._failed(exc)
         return self._submitted(pending, ref)
 
-    def _submit_sync(self, pending: dict[str, Any]) -> MessageRef:
+    def _conversation_gone(
+        self, pending: dict[str, Any], args: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any], ProgressEvent]:
+        """The stored conversation is gone (deleted, expired): ask in a new one at once.
+
+        Genie's 404 proves this attempt created nothing, so the new conversation is
+        started without a search; only a question an earlier process may have sent is
+        still looked for (``not_before`` as first decided). Said once: a log line and a
+        ``conversation_gone`` progress event.
+        """
+        gone = pending["conversation_id"]
+        detail = (
+            f"The Genie conversation {gone} of space {self.name} is gone (deleted or "
+            "expired); asking in a new conversation."
+        )
+        logger.info("%s", detail)
+        event = ProgressEvent(kind="conversation_gone", detail=detail)
+        return {**pending, "conversation_id": None}, {**args, "conversation_id": None}, event
+
+    def _submit_sync(self, pending: dict[str, Any], args: dict[str, Any]) -> MessageRef:
         ref = None
-        for event in self.clients.sync.iter_submit(
-            pending["question"], **self._submit_args(pending)
-        ):
+        for event in self.clients.sync.iter_submit(pending["question"], **args):
             report(self._progress(event), custom_event=False)
             if event.kind in ("submitted", "recovered") and event.ref is not None:
                 ref = event.ref
@@ -319,26 +366,26 @@ class _Steps:
 
     async def asubmit(self, state: GenieNodeState) -> dict[str, Any]:
         """:meth:`submit` on the event loop."""
-        pending = self._mine(state).get("pending")
-        if not pending or pending.get("ref"):
-            return {}
         try:
+            pending, ref = self._in_flight(state)
+            if not pending or ref is not None:
+                return {}
+            args = self._submit_args(pending)
             try:
-                ref = await self._submit_async(pending)
+                ref = await self._submit_async(pending, args)
             except NotFoundError:
                 if not pending.get("conversation_id"):
                     raise
-                pending = {**pending, "conversation_id": None}
-                ref = await self._submit_async(pending)
+                pending, args, gone = self._conversation_gone(pending, args)
+                await areport(self._progress(gone), custom_event=False)
+                ref = await self._submit_async(pending, args)
         except GenieError as exc:
             return self._failed(exc)
         return self._submitted(pending, ref)
 
-    async def _submit_async(self, pending: dict[str, Any]) -> MessageRef:
+    async def _submit_async(self, pending: dict[str, Any], args: dict[str, Any]) -> MessageRef:
         ref = None
-        async for event in self.clients.aio.iter_submit(
-            pending["question"], **self._submit_args(pending)
-        ):
+        async for event in self.clients.aio.iter_submit(pending["question"], **args):
             await areport(self._progress(event), custom_event=False)
             if event.kind in ("submitted", "recovered") and event.ref is not None:
                 ref = event.ref
@@ -348,9 +395,8 @@ class _Steps:
     # wait ------------------------------------------------------------------------------
     def wait(self, state: GenieNodeState) -> dict[str, Any]:
         """Poll the message in flight (again, after a restart) and answer."""
-        pending = self._mine(state)["pending"] or {}
-        ref = MessageRef.model_validate(pending["ref"])
         try:
+            ref = self._ref_in_flight(state)
             answer = None
             for event in self.clients.sync.iter_wait(ref, timeout=self.timeout):
                 if event.kind == "answer":
@@ -364,9 +410,8 @@ class _Steps:
 
     async def await_(self, state: GenieNodeState) -> dict[str, Any]:
         """:meth:`wait` on the event loop."""
-        pending = self._mine(state)["pending"] or {}
-        ref = MessageRef.model_validate(pending["ref"])
         try:
+            ref = self._ref_in_flight(state)
             answer = None
             async for event in self.clients.aio.iter_wait(ref, timeout=self.timeout):
                 if event.kind == "answer":
@@ -378,8 +423,20 @@ class _Steps:
         assert answer is not None
         return self._answered(answer)
 
+    def _ref_in_flight(self, state: GenieNodeState) -> MessageRef:
+        _, ref = self._in_flight(state)
+        if ref is None:
+            raise ConfigurationError(
+                "The Genie state has no message in flight to wait for; ask the question again."
+            )
+        return ref
+
+    def _last(self, state: GenieNodeState) -> dict[str, Any]:
+        last = self._mine(state).get("last")
+        return last if isinstance(last, dict) else {}
+
     def after_wait(self, state: GenieNodeState) -> str:
-        last = self._mine(state).get("last") or {}
+        last = self._last(state)
         if self.on_clarification == "interrupt" and last.get("is_clarification"):
             return "clarify"
         return END
@@ -388,7 +445,7 @@ class _Steps:
     def clarify(self, state: GenieNodeState) -> dict[str, Any]:
         """Pause for a human; their reply is the follow-up (checkpointed, then submitted)."""
         mine = self._mine(state)
-        last = mine.get("last") or {}
+        last = self._last(state)
         reply = interrupt(
             {
                 "space_id": self.space_id,
@@ -397,7 +454,10 @@ class _Steps:
                 "suggested_questions": last.get("suggested_questions") or [],
             }
         )
-        text = str(reply).strip()
+        try:
+            text = clean_text(reply if isinstance(reply, str) else str(reply), what="reply")
+        except GenieError as exc:
+            return self._failed(exc)
         if not text:
             return {"messages": [self._message("No reply was given; Genie was not asked again.")]}
         return {
@@ -431,13 +491,16 @@ class _Steps:
     def _failed(self, exc: GenieError) -> dict[str, Any]:
         if self.on_error == "raise":
             raise exc
+        cleared: dict[str, Any] = {"pending": None}
+        if isinstance(exc, InvalidIdError) and exc.kind == "conversation":
+            cleared["conversation_id"] = None  # never sent; the next turn starts afresh
         return {
             "messages": [
                 self._message(
                     explain(exc), genie={"space_id": self.space_id, "error": type(exc).__name__}
                 )
             ],
-            **self._update(pending=None),
+            **self._update(**cleared),
         }
 
     def _message(self, content: str, **extra: Any) -> AIMessage:
@@ -445,6 +508,64 @@ class _Steps:
 
     def _progress(self, event: ProgressEvent) -> dict[str, Any]:
         return progress_data(event, space_id=self.space_id, space=self.name)
+
+
+def _checked_pending(pending: object, space_id: str) -> tuple[dict[str, Any], MessageRef | None]:
+    """The question in flight as read from the state, checked before anything is sent.
+
+    The state comes from the graph's input (the end users of a deployed graph) or from
+    a checkpoint store, and its ids go into URLs sent with the server's credentials:
+    each is checked, and a message in flight must belong to the node's own space.
+
+    Raises:
+        InvalidIdError: An id is malformed, or the message is another space's.
+        ConfigurationError: The record is malformed.
+        BadRequestError: The question is not clean text.
+    """
+    if not isinstance(pending, dict):
+        raise ConfigurationError(
+            f"The Genie state of space {space_id} holds a malformed question in flight "
+            f"({type(pending).__name__}, not an object); ask the question again."
+        )
+    question = clean_question(pending.get("question"))
+    try:
+        dt.datetime.fromisoformat(str(pending.get("since")))
+    except ValueError:
+        raise ConfigurationError(
+            "The Genie state's question in flight has no valid 'since' time (ISO 8601); "
+            "ask the question again."
+        ) from None
+    conversation = check_optional_id(pending.get("conversation_id"), kind="conversation")
+    checked = {**pending, "question": question, "conversation_id": conversation}
+    raw = pending.get("ref")
+    return checked, (_checked_ref(raw, space_id) if raw else None)
+
+
+def _checked_ref(raw: object, space_id: str) -> MessageRef:
+    if isinstance(raw, MessageRef):
+        raw = raw.model_dump()
+    if not isinstance(raw, dict):
+        raise ConfigurationError(
+            "The Genie state's message in flight is malformed (not an object); ask again."
+        )
+    for kind in ("space", "conversation", "message"):
+        check_id(raw.get(f"{kind}_id"), kind=kind)
+    if raw["space_id"] != space_id:
+        raise InvalidIdError(
+            f"The message in flight belongs to space {raw['space_id']!r}, not to this "
+            f"node's space {space_id!r}; it was not polled.",
+            kind="space",
+        )
+    try:
+        return MessageRef.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+            for e in exc.errors(include_input=False, include_url=False)
+        )
+        raise ConfigurationError(
+            f"The Genie state's message in flight is malformed ({problems}); ask again."
+        ) from None
 
 
 def _last_human(messages: list[AnyMessage]) -> str:

@@ -13,6 +13,8 @@ from typing import Annotated, Any, TypedDict
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
 
+from genie_tools.errors import ConfigurationError
+
 __all__ = ["GenieSpaceState", "GenieState", "merge_genie"]
 
 
@@ -39,14 +41,28 @@ def merge_genie(
     """Merge per-space updates: keys given replace, keys left out stay (``None`` clears).
 
     Parallel Genie nodes each update their own space, so their writes never collide.
+    The state may be a deployed graph's input: anything but a mapping of mappings is
+    refused here, typed; the ids inside are checked by the nodes that use them.
+
+    Raises:
+        ConfigurationError: ``right`` (or a space's entry) is not a mapping.
 
     Example:
         >>> merge_genie({"s1": {"conversation_id": "c1", "pending": {"question": "q"}}},
         ...             {"s1": {"pending": None}, "s2": {"conversation_id": "c2"}})
         {'s1': {'conversation_id': 'c1', 'pending': None}, 's2': {'conversation_id': 'c2'}}
     """
+    if right is not None and not isinstance(right, dict):
+        raise ConfigurationError(
+            f"'genie' must map space ids to their state, not {type(right).__name__}."
+        )
     merged = dict(left or {})
     for space, update in (right or {}).items():
+        if not isinstance(update, dict):
+            raise ConfigurationError(
+                f"The Genie state of space {space!r} must be an object, not "
+                f"{type(update).__name__}."
+            )
         merged[space] = GenieSpaceState(**{**merged.get(space, {}), **update})
     return merged
 

@@ -13,6 +13,7 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from genie_tools.emulator.catalogs import CatalogNames
 from genie_tools.emulator.nl2sql.evidence import (
     MeasureEvidence,
     defined_figures,
@@ -86,6 +87,7 @@ class Table:
     key: Column | None = None
     label: Column | None = None
     words: set[tuple[str, ...]] = field(default_factory=set)
+    sql: str = ""  # the table as DuckDB names it (quoted; catalogs may be renamed)
 
 
 @dataclass(eq=False)
@@ -141,14 +143,15 @@ class ValueRef:
 class SpaceSchema:
     """The space's tables, joins, measures, dimensions and indexed values."""
 
-    def __init__(self, space: SpaceDecl, cursor: Any) -> None:
+    def __init__(self, space: SpaceDecl, cursor: Any, *, names: CatalogNames | None = None) -> None:
         self.space = space
+        names = names or CatalogNames()
         vocabulary = self._vocabulary(space)
         self.tables: dict[str, Table] = {}
         self.columns: dict[str, list[Column]] = defaultdict(list)
         used_aliases: set[str] = set()
         for decl in space.tables:
-            types = _column_types(cursor, decl.name)
+            types = _column_types(cursor, decl.name, names)
             cols: dict[str, Column] = {}
             for name, dtype in types.items():
                 comment = decl.columns.get(name, "")
@@ -159,7 +162,7 @@ class SpaceSchema:
                 cols[name] = col
                 self.columns[name.lower()].append(col)
             alias = _alias(decl.short_name, list(cols), used_aliases)
-            table = Table(decl.name, alias, cols)
+            table = Table(decl.name, alias, cols, sql=names.table(decl.name))
             split = split_identifier(decl.short_name, vocabulary)
             if len(split) == 1:  # "partsupp": a known word and a known abbreviation
                 word = split[0]
@@ -227,7 +230,8 @@ class SpaceSchema:
         self.latest: Any = None
         if self.default_date is not None:
             row = cursor.execute(
-                f'SELECT MAX("{self.default_date.name}") FROM {_sql_table(self.default_date.table)}'
+                f'SELECT MAX("{self.default_date.name}") '
+                f"FROM {self.tables[self.default_date.table].sql}"
             ).fetchone()
             self.latest = row[0] if row else None
 
@@ -323,12 +327,12 @@ class SpaceSchema:
                     continue
                 if approx is None or approx > MAX_INDEXED_VALUES * 1.2:
                     sample = cursor.execute(
-                        f'SELECT "{col.name}" FROM {_sql_table(table.name)} LIMIT 20'
+                        f'SELECT "{col.name}" FROM {table.sql} LIMIT 20'
                     ).fetchall()
                     self._code_shape(col, [str(r[0]) for r in sample])
                     continue
                 rows = cursor.execute(
-                    f'SELECT DISTINCT "{col.name}" FROM {_sql_table(table.name)} '
+                    f'SELECT DISTINCT "{col.name}" FROM {table.sql} '
                     f'WHERE "{col.name}" IS NOT NULL LIMIT {MAX_INDEXED_VALUES + 1}'
                 ).fetchall()
                 if len(rows) > MAX_INDEXED_VALUES:
@@ -540,9 +544,7 @@ def _per_column(cursor: Any, table: Table, kind: str, aggregate: str) -> list[tu
     if not columns:
         return []
     row = cursor.execute(
-        "SELECT "
-        + ", ".join(f'{aggregate}("{c.name}")' for c in columns)
-        + f" FROM {_sql_table(table.name)}"
+        "SELECT " + ", ".join(f'{aggregate}("{c.name}")' for c in columns) + f" FROM {table.sql}"
     ).fetchone()
     return list(zip(columns, row, strict=True))
 
@@ -552,16 +554,12 @@ def _free_text(col: Column) -> bool:
     return bool({"comment", "address", "phone", "description", "note"} & set(col.words))
 
 
-def _sql_table(qualified: str) -> str:
-    return ".".join(f'"{p}"' for p in qualified.split("."))
-
-
-def _column_types(cursor: Any, qualified: str) -> dict[str, str]:
+def _column_types(cursor: Any, qualified: str, names: CatalogNames) -> dict[str, str]:
     catalog, schema, table = qualified.split(".")
     rows = cursor.execute(
         "SELECT column_name, data_type FROM information_schema.columns WHERE table_catalog = ? "
         "AND table_schema = ? AND table_name = ? ORDER BY ordinal_position",
-        [catalog, schema, table],
+        [names.internal(catalog), schema, table],
     ).fetchall()
     return {r[0]: str(r[1]) for r in rows}
 
@@ -584,11 +582,23 @@ def _alias(short: str, columns: list[str], used: set[str]) -> str:
     candidates = [prefixes.pop()] if len(prefixes) == 1 else []
     candidates += [short[:1], short[:2], short[:3], short]
     for candidate in candidates:
-        if candidate and candidate.isidentifier() and candidate not in used:
+        usable = candidate.isidentifier() and candidate.upper() not in _SQL_KEYWORDS
+        if candidate and usable and candidate not in used:
             used.add(candidate)
             return candidate
     used.add(short)
     return short
+
+
+# An alias such as "order" (from columns order_id, order_date) breaks the SQL shown to users.
+_SQL_KEYWORDS = frozenset(
+    (
+        "ALL AND ANY AS ASC BETWEEN BY CASE CAST CROSS DESC DISTINCT ELSE END EXCEPT FALSE FROM "
+        "FULL GROUP HAVING IF IN INNER INTERSECT INTO IS JOIN LEFT LIKE LIMIT NATURAL NOT NULL "
+        "ON OR ORDER OUTER RIGHT SELECT SET TABLE THEN TO TRUE UNION USER USING VALUES WHEN "
+        "WHERE WINDOW WITH"
+    ).split()
+)
 
 
 def _key_column(cursor: Any, table: Table) -> Column | None:
@@ -596,6 +606,6 @@ def _key_column(cursor: Any, table: Table) -> Column | None:
     if first is None or first.kind not in ("number", "string"):
         return None
     distinct, total = cursor.execute(
-        f'SELECT COUNT(DISTINCT "{first.name}"), COUNT(*) FROM {_sql_table(table.name)}'
+        f'SELECT COUNT(DISTINCT "{first.name}"), COUNT(*) FROM {table.sql}'
     ).fetchone()
     return first if distinct == total else None

@@ -93,7 +93,9 @@ class LinkSigner:
 
     def verify(self, statement_id: str, index: int, expires: int, signature: str) -> bool:
         """Whether ``signature`` is this signer's for the link (expiry is not checked)."""
-        return hmac.compare_digest(signature, self.sign(statement_id, index, expires))
+        # As bytes: compare_digest raises TypeError on a str with non-ASCII characters.
+        given = signature.encode("utf-8", "surrogatepass")
+        return hmac.compare_digest(given, self.sign(statement_id, index, expires).encode())
 
     def link(self, base_url: str, statement_id: str, index: int, expires: int) -> dict[str, Any]:
         """The ``external_link``, ``expiration`` and ``http_headers`` of one chunk."""

@@ -15,8 +15,9 @@ import weakref
 
 from aiohttp import web
 
+from genie_tools.emulator.bodies import json_body, path_int
 from genie_tools.emulator.results import pending_statement
-from genie_tools.emulator.server import PRINCIPAL, _json_body
+from genie_tools.emulator.server import PRINCIPAL
 from genie_tools.emulator.service import ApiError, GenieService
 from genie_tools.emulator.statements.chunks import API, DOWNLOAD
 from genie_tools.emulator.statements.failures import invalid_parameter
@@ -54,10 +55,13 @@ class StatementRoutes:
 
     async def execute(self, request: web.Request) -> web.Response:
         """``POST /api/2.0/sql/statements``: run, and wait up to ``wait_timeout``."""
-        spec = parse_request(await _json_body(request))
+        spec = parse_request(await json_body(request))
         store = self.store
-        stmt = store.create(spec, request[PRINCIPAL])
         loop = asyncio.get_running_loop()
+        # Off the event loop (it parses the SQL), and not on the statements' own pool,
+        # which long queries may fill.
+        await loop.run_in_executor(None, store.authorize, spec, request[PRINCIPAL])
+        stmt = store.create(spec, request[PRINCIPAL])
         if spec.wait_seconds == 0:
             # Asynchronous mode answers PENDING at once, as Databricks does.
             body = pending_statement(stmt.id, "PENDING")
@@ -77,7 +81,7 @@ class StatementRoutes:
     async def chunk(self, request: web.Request) -> web.Response:
         """``GET .../{statement_id}/result/chunks/{chunk_index}``."""
         stmt = self.store.get(request.match_info["statement_id"], request[PRINCIPAL])
-        index = int(request.match_info["chunk_index"])
+        index = path_int(request, "chunk_index")
         with self.store.lock:
             if stmt.state != "SUCCEEDED":
                 raise ApiError(
@@ -103,7 +107,7 @@ class StatementRoutes:
     async def download(self, request: web.Request) -> web.Response:
         """An external link: the chunk's bytes, without a bearer token (pre-signed)."""
         sid = request.match_info["statement_id"]
-        index = int(request.match_info["chunk"])
+        index = path_int(request, "chunk")
         try:
             expires = int(request.query.get("expires", ""))
         except ValueError:

@@ -14,10 +14,11 @@ Databricks gives it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from genie_tools._optional import require
+from genie_tools.emulator.catalogs import CatalogNames
 from genie_tools.emulator.statements.failures import StatementFailure, read_only_failure
 from genie_tools.emulator.statements.parameters import PARAMETER_TYPE, STRING_TYPES, Parameter
 
@@ -51,6 +52,8 @@ class Compiled:
     """DuckDB named parameters (``$p0``...), values as the request gave them."""
     typed: list[tuple[Parameter, str]]
     """Parameters with a declared type, and that type in DuckDB's dialect."""
+    tables: set[tuple[str, str, str]] = field(default_factory=set)
+    """The tables the statement reads: ``(catalog, schema, table)``, lower-case."""
 
 
 @dataclass
@@ -59,6 +62,8 @@ class CatalogIndex:
 
     tables: set[tuple[str, str, str]]
     schemas: set[tuple[str, str]]
+    names: CatalogNames = field(default_factory=CatalogNames)
+    """Where each catalog lives in DuckDB (``main``… are stored under other names)."""
 
     @property
     def catalogs(self) -> set[str]:
@@ -66,8 +71,12 @@ class CatalogIndex:
         return {c for c, _ in self.schemas}
 
     @classmethod
-    def load(cls, cursor: Any) -> CatalogIndex:
-        """Read the attached catalogs (not DuckDB's own ``memory``, ``system``, ``temp``)."""
+    def load(cls, cursor: Any, names: CatalogNames | None = None) -> CatalogIndex:
+        """Read the attached catalogs (not DuckDB's own ``memory``, ``system``, ``temp``).
+
+        Catalogs are listed under their Unity Catalog names (``names`` maps them back).
+        """
+        names = names or CatalogNames()
         hidden = "('memory', 'system', 'temp')"
         rows = cursor.execute(
             "SELECT database_name, schema_name, table_name FROM duckdb_tables() "
@@ -81,8 +90,9 @@ class CatalogIndex:
             "AND schema_name NOT IN ('information_schema', 'pg_catalog')"
         ).fetchall()
         return cls(
-            tables={(c.lower(), s.lower(), t.lower()) for c, s, t in rows},
-            schemas={(c.lower(), s.lower()) for c, s in schemas},
+            tables={(names.external(c).lower(), s.lower(), t.lower()) for c, s, t in rows},
+            schemas={(names.external(c).lower(), s.lower()) for c, s in schemas},
+            names=names,
         )
 
 
@@ -113,9 +123,11 @@ def compile_statement(
     _sqlglot()  # a missing extra is reported before anything is said about the SQL
     default_catalog, default_schema = _defaults(catalog, schema, index)
     tree = _parse_read_only_query(sql)
-    _qualify_tables(tree, default_catalog, default_schema, index)
+    tables = _qualify_tables(tree, default_catalog, default_schema, index)
     bound, typed = _bind_parameters(tree, parameters)
-    return Compiled(duckdb_sql=tree.sql(dialect="duckdb"), parameters=bound, typed=typed)
+    return Compiled(
+        duckdb_sql=tree.sql(dialect="duckdb"), parameters=bound, typed=typed, tables=tables
+    )
 
 
 def _sqlglot() -> Any:
@@ -237,14 +249,22 @@ def _check_function(node: Any) -> None:
         )
 
 
-def _qualify_tables(tree: Any, catalog: str, schema: str, index: CatalogIndex) -> None:
+def _qualify_tables(
+    tree: Any, catalog: str, schema: str, index: CatalogIndex
+) -> set[tuple[str, str, str]]:
     """Give every table in ``tree`` its full name, defaulting to ``catalog``/``schema``.
+
+    The catalog written into the tree is the DuckDB database that holds it.
+
+    Returns:
+        The tables read, under their Unity Catalog names (lower-case).
 
     Raises:
         StatementFailure: A table does not exist, or is a table-valued function.
     """
     exp = _sqlglot().exp
     ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
+    read: set[tuple[str, str, str]] = set()
     for table in list(tree.find_all(exp.Table)):
         if not isinstance(table.this, exp.Identifier):
             if isinstance(table.this, exp.Func):
@@ -275,8 +295,16 @@ def _qualify_tables(tree: Any, catalog: str, schema: str, index: CatalogIndex) -
                 "with the correct schema and catalog.",
                 "42P01",
             )
-        table.set("catalog", exp.to_identifier(qualified[0]))
+        read.add(qualified)
+        table.set("catalog", exp.to_identifier(index.names.internal(qualified[0])))
         table.set("db", exp.to_identifier(qualified[1]))
+    # Columns written catalog.schema.table.column name the catalog too.
+    for column in tree.find_all(exp.Column):
+        written_catalog = column.args.get("catalog")
+        if isinstance(written_catalog, exp.Identifier):
+            internal = index.names.internal(written_catalog.name)
+            column.set("catalog", exp.to_identifier(internal))
+    return read
 
 
 def _bind_parameters(

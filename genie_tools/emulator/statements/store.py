@@ -193,8 +193,49 @@ class StatementStore:
     def index(self, cursor: Any) -> CatalogIndex:
         """The tables that exist (read once: the warehouse is read-only)."""
         if self._index is None:
-            self._index = CatalogIndex.load(cursor)
+            self._index = CatalogIndex.load(cursor, self.service.db.names)
         return self._index
+
+    def authorize(self, request: Request, principal: str) -> None:
+        """Refuse (403) a statement reading tables outside the principal's Genie spaces.
+
+        The emulator's warehouse serves what the principal's spaces declare: the tables
+        of every space it may run (``CAN_RUN`` or more). SQL that does not compile is let
+        through here; it ends ``FAILED`` when it runs, as on Databricks.
+
+        Raises:
+            ApiError: 403 ``PERMISSION_DENIED`` naming the tables, or saying that the
+                principal can run no space at all.
+        """
+        allowed = self.service.readable_tables(principal)
+        if not allowed:
+            raise ApiError(
+                403,
+                "PERMISSION_DENIED",
+                f"User {principal} cannot use the SQL warehouse: it serves the tables of the "
+                "Genie spaces a user can run, and this user can run none. Ask a space owner "
+                "for CAN_RUN on a space.",
+            )
+        try:
+            compiled = compile_statement(
+                request.statement,
+                catalog=request.catalog,
+                schema=request.schema,
+                parameters=request.parameters,
+                index=self.index(self.service.db.cursor()),
+            )
+        except StatementFailure:
+            return
+        denied = sorted(compiled.tables - allowed)
+        if denied:
+            names = ", ".join(".".join(t) for t in denied)
+            raise ApiError(
+                403,
+                "PERMISSION_DENIED",
+                f"User {principal} does not have SELECT on {names}: the SQL warehouse serves "
+                "only the tables of the Genie spaces the user can run. Ask the owner of a space "
+                "that declares it for CAN_RUN.",
+            )
 
     def run(self, stmt: Statement) -> None:
         """Execute ``stmt`` on its own DuckDB connection and record the outcome."""
@@ -209,7 +250,7 @@ class StatementStore:
         result: TableResult | None = None
         interrupted = False
         try:
-            con.execute("SET TimeZone = 'UTC'")
+            # The warehouse's time zone is UTC, set once before its configuration was locked.
             compiled = compile_statement(
                 stmt.request.statement,
                 catalog=stmt.request.catalog,
