@@ -630,3 +630,28 @@ __all__ = [
     "submit_flow",
     "wait_flow",
 ]
+
+
+def check_batch(questions: object, concurrency: object) -> list[str]:
+    """The arguments of ``ask_many``, checked the same way for both clients.
+
+    Raises:
+        BadRequestError: ``questions`` is not a list (or tuple) of strings, or
+            ``concurrency`` is not a whole number of at least 1.
+
+    Example:
+        >>> check_batch(("Revenue by year",), 4)
+        ['Revenue by year']
+    """
+    if isinstance(questions, str) or not isinstance(questions, list | tuple):
+        raise BadRequestError(
+            f"questions must be a list of strings, not {type(questions).__name__}"
+        )
+    wrong = [type(q).__name__ for q in questions if not isinstance(q, str)]
+    if wrong:
+        raise BadRequestError(f"questions must be strings; got {', '.join(sorted(set(wrong)))}")
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise BadRequestError(
+            f"concurrency must be a whole number of at least 1, not {concurrency!r}"
+        )
+    return list(questions)

@@ -27,7 +27,7 @@ import httpx
 from genie_tools import _flows as flows
 from genie_tools._base import ClientBase, Rating
 from genie_tools._core import iter_async, iter_sync, run_async, run_sync
-from genie_tools.errors import BadRequestError, GenieError
+from genie_tools.errors import GenieError
 from genie_tools.models import (
     AskOutcome,
     GenieAnswer,
@@ -205,8 +205,7 @@ class GenieClient(ClientBase):
             >>> [o.ok for o in outcomes]  # doctest: +SKIP
             [True, True]
         """
-        if concurrency < 1:
-            raise BadRequestError("concurrency must be at least 1")
+        questions = flows.check_batch(questions, concurrency)
         sid = self._space(space_id)
 
         def one(question: str) -> AskOutcome:
@@ -398,8 +397,7 @@ class AsyncGenieClient(ClientBase):
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> list[AskOutcome]:
         """Ask several questions, ``concurrency`` at a time, on this event loop."""
-        if concurrency < 1:
-            raise BadRequestError("concurrency must be at least 1")
+        questions = flows.check_batch(questions, concurrency)
         sid = self._space(space_id)
         gate = asyncio.Semaphore(concurrency)
 
