@@ -11,14 +11,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from genie_tools import _flows as flows
 from genie_tools._core import Bounded, Context, Flow
+from genie_tools.arguments import check_ref, clean_question, clean_text
+from genie_tools.auth import AuthSource
 from genie_tools.cache import AnswerCache
 from genie_tools.errors import BadRequestError, ConfigurationError
 from genie_tools.ids import check_id, check_optional_id
 from genie_tools.limits import HostLimits, settings_with_budget_hint
 from genie_tools.models import GenieAnswer, MessageRef, SpaceInfo
+from genie_tools.paths import conversation_path, message_path
 from genie_tools.settings import GenieSettings
-from genie_tools.submission import conversation_path
-from genie_tools.transport import AuthSource
 
 if TYPE_CHECKING:
     from databricks.sdk import WorkspaceClient
@@ -83,7 +84,7 @@ class ClientBase:
 
     @staticmethod
     def _ref(ref: MessageRef | GenieAnswer) -> MessageRef:
-        return flows.check_ref(ref)
+        return check_ref(ref)
 
     # Each operation as a flow; the subclasses only choose the driver.
     def _ask(
@@ -95,7 +96,7 @@ class ClientBase:
     ) -> Flow[GenieAnswer]:
         space = self._space(space_id)
         conversation = check_optional_id(conversation_id, kind="conversation")
-        question = flows.clean_question(question)  # a typed error now, before connecting
+        question = clean_question(question)  # a typed error now, before connecting
         # Bounded: the timeout also covers connecting (host discovery, authentication).
         return Bounded(
             self._timeout(timeout),
@@ -114,7 +115,7 @@ class ClientBase:
     ) -> Flow[MessageRef]:
         space = self._space(space_id)
         conversation = check_optional_id(conversation_id, kind="conversation")
-        question = flows.clean_question(question)  # a typed error now, before connecting
+        question = clean_question(question)  # a typed error now, before connecting
         return Bounded(
             self._timeout(timeout),
             lambda left: flows.submit_flow(
@@ -136,7 +137,7 @@ class ClientBase:
 
     def _cancel(self, ref: MessageRef | GenieAnswer) -> Flow[None]:
         r = self._ref(ref)
-        return flows.simple_flow(self._ctx, "DELETE", flows.message_path(r), ref=r)
+        return flows.simple_flow(self._ctx, "DELETE", message_path(r), ref=r)
 
     def _delete(self, conversation_id: str, space_id: str | None) -> Flow[None]:
         path = conversation_path(self._space(space_id), conversation_id)
@@ -147,11 +148,9 @@ class ClientBase:
     ) -> Flow[None]:
         r = self._ref(ref)
         body: dict[str, Any] = {"rating": self._rating(rating)}
-        if comment is not None and (text := flows.clean_text(comment, what="comment")):
+        if comment is not None and (text := clean_text(comment, what="comment")):
             body["comment"] = text
-        return flows.simple_flow(
-            self._ctx, "POST", f"{flows.message_path(r)}/feedback", json=body, ref=r
-        )
+        return flows.simple_flow(self._ctx, "POST", f"{message_path(r)}/feedback", json=body, ref=r)
 
     @staticmethod
     def _rating(rating: Rating | bool) -> str:

@@ -23,7 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import unquote
 
+from genie_tools.auth import AuthSource
 from genie_tools.cache import AnswerCache
+from genie_tools.connection import TransportFailure, connect_deadline
 from genie_tools.errors import (
     CircuitOpenError,
     ConfigurationError,
@@ -36,16 +38,7 @@ from genie_tools.limits import HostLimits, limits_for
 from genie_tools.models import MessageRef, ProgressEvent, ProgressKind
 from genie_tools.polling import Deadline, PollSchedule
 from genie_tools.settings import GenieSettings, check_host
-from genie_tools.transport import (
-    AsyncTransport,
-    AuthSource,
-    Request,
-    Response,
-    SyncTransport,
-    TransportFailure,
-    connect_deadline,
-    what_failed,
-)
+from genie_tools.transport import AsyncTransport, Request, Response, SyncTransport, what_failed
 from genie_tools.wire import error_fields, parse_retry_after
 
 T = TypeVar("T")
@@ -91,7 +84,7 @@ class Bounded(Generator[Effect, Any, T]):
     """An operation whose timeout also covers connecting to the workspace.
 
     The flow is built on its first step with the time then left, and every step runs
-    inside :func:`~genie_tools.transport.connect_deadline`: finding the host and
+    inside :func:`~genie_tools.connection.connect_deadline`: finding the host and
     authenticating (on the first request, or before the first step on the event loop)
     count against the operation's own timeout as well as ``connect_timeout``.
 

@@ -51,8 +51,8 @@ def main(
 
 
 def _one_line(text: str) -> str:
+    from genie_tools.connection import env_secrets
     from genie_tools.errors import redact
-    from genie_tools.transport import env_secrets
 
     return " ".join(redact(text, env_secrets()).split())
 

@@ -27,6 +27,7 @@ import httpx
 from genie_tools import _flows as flows
 from genie_tools._base import ClientBase, Rating
 from genie_tools._core import iter_async, iter_sync, run_async, run_sync
+from genie_tools.arguments import check_batch
 from genie_tools.errors import GenieError
 from genie_tools.models import (
     AskOutcome,
@@ -205,7 +206,7 @@ class GenieClient(ClientBase):
             >>> [o.ok for o in outcomes]  # doctest: +SKIP
             [True, True]
         """
-        questions = flows.check_batch(questions, concurrency)
+        questions = check_batch(questions, concurrency)
         sid = self._space(space_id)
 
         def one(question: str) -> AskOutcome:
@@ -397,7 +398,7 @@ class AsyncGenieClient(ClientBase):
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> list[AskOutcome]:
         """Ask several questions, ``concurrency`` at a time, on this event loop."""
-        questions = flows.check_batch(questions, concurrency)
+        questions = check_batch(questions, concurrency)
         sid = self._space(space_id)
         gate = asyncio.Semaphore(concurrency)
 

@@ -34,6 +34,7 @@ from genie_tools._core import (
     log_budget_wait,
     rate_limited,
 )
+from genie_tools.connection import TransportFailure
 from genie_tools.errors import (
     GenieError,
     InvalidIdError,
@@ -41,10 +42,11 @@ from genie_tools.errors import (
     ServiceUnavailableError,
     error_for_status,
 )
-from genie_tools.ids import check_id, segment
+from genie_tools.ids import check_id
 from genie_tools.models import MessageRef
+from genie_tools.paths import conversation_path, space_path
 from genie_tools.polling import Deadline
-from genie_tools.transport import Request, Response, TransportFailure, what_failed
+from genie_tools.transport import Request, Response, what_failed
 from genie_tools.wire import (
     MessageView,
     error_fields,
@@ -54,43 +56,13 @@ from genie_tools.wire import (
 )
 
 __all__ = [
-    "API",
     "ClaimRegistry",
     "claims",
-    "conversation_path",
     "find_submitted",
-    "space_path",
     "submit",
 ]
 
-API = "/api/2.0/genie/spaces"
 logger = logging.getLogger("genie_tools.client")
-
-
-def space_path(space_id: str) -> str:
-    """The REST path of a space: the id checked, then encoded as one path segment.
-
-    Every Genie URL is built from this one, so no id can steer a request elsewhere.
-
-    Raises:
-        InvalidIdError: ``space_id`` is not a Genie id.
-
-    Example:
-        >>> space_path("01ef0123")
-        '/api/2.0/genie/spaces/01ef0123'
-    """
-    return f"{API}/{segment(check_id(space_id, kind='space'))}"
-
-
-def conversation_path(space_id: str, conversation_id: str) -> str:
-    """The REST path of a conversation (both ids checked and encoded).
-
-    Example:
-        >>> conversation_path("s1", "c1")
-        '/api/2.0/genie/spaces/s1/conversations/c1'
-    """
-    conversation = segment(check_id(conversation_id, kind="conversation"))
-    return f"{space_path(space_id)}/conversations/{conversation}"
 
 
 class ClaimRegistry:

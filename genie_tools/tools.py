@@ -39,7 +39,7 @@ from pydantic import (
     model_validator,
 )
 
-from genie_tools._flows import check_timeout, clean_text
+from genie_tools.arguments import check_timeout, clean_text
 from genie_tools.client import AsyncGenieClient, GenieClient
 from genie_tools.client_pair import ClientPair
 from genie_tools.conversations import ConversationStore, InMemoryConversationStore, thread_id_from

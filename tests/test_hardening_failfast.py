@@ -28,11 +28,11 @@ from genie_tools import (
     ServiceUnavailableError,
     WorkspaceUnreachableError,
 )
+from genie_tools.auth import AuthSource
 from genie_tools.emulator import EmulatorConfig, GenieEmulator
 from genie_tools.emulator.spaces import default_spaces_path, load_spaces
 from genie_tools.graph import GenieState, create_genie_node
 from genie_tools.limits import reset_limits
-from genie_tools.transport import AuthSource
 
 NOWHERE = "https://nonexistent.invalid"
 QUESTION = "What was total revenue by year?"

@@ -25,7 +25,7 @@ from langchain_core.runnables import RunnableConfig, RunnableLambda
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
 
-from genie_tools._flows import check_timeout
+from genie_tools.arguments import check_timeout
 from genie_tools.client_pair import ClientPair
 from genie_tools.errors import GenieError
 from genie_tools.formatting import DEFAULT_TOKEN_BUDGET

@@ -37,7 +37,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Durability, interrupt
 from pydantic import ValidationError
 
-from genie_tools._flows import check_timeout, clean_question, clean_text
+from genie_tools.arguments import check_timeout, clean_question, clean_text
 from genie_tools.client_pair import ClientPair
 from genie_tools.errors import ConfigurationError, GenieError, InvalidIdError, NotFoundError
 from genie_tools.formatting import DEFAULT_TOKEN_BUDGET, answer_content
