@@ -127,3 +127,17 @@ def _normalise(value: Any) -> Any:
     if isinstance(value, decimal.Decimal):
         return round(float(value), 6)
     return value
+
+
+@pytest.fixture
+def fresh_limits() -> Iterator[None]:
+    """Per-host rate budgets and breakers start empty and are dropped afterwards.
+
+    They are shared by every client of a host in the process (as in production); tests
+    that count questions or waits must not inherit another test's budget.
+    """
+    from genie_tools.limits import reset_limits
+
+    reset_limits()
+    yield
+    reset_limits()

@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,6 @@ from langgraph.checkpoint.memory import InMemorySaver
 from genie_tools import GenieSettings
 from genie_tools.emulator import GenieEmulator
 from genie_tools.graph import create_analyst_graph
-from genie_tools.limits import reset_limits
 from genie_tools.session import TURN_SCHEMA, run_turn
 from genie_tools.tools import GenieSpace
 
@@ -32,11 +30,7 @@ FAST = {"qpm": 100_000, "submit_recovery_seconds": 1.0, "retry_backoff_base": 0.
 ROOT = Path(__file__).parent.parent
 
 
-@pytest.fixture(autouse=True)
-def _fresh_limits() -> Iterator[None]:
-    reset_limits()
-    yield
-    reset_limits()
+pytestmark = pytest.mark.usefixtures("fresh_limits")
 
 
 def spaces_of(emu: GenieEmulator) -> list[GenieSpace]:

@@ -8,7 +8,6 @@ test_graph_crash.py; the checkpointers themselves in test_checkpointers.py.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,16 +20,11 @@ from genie_tools import GenieSettings
 from genie_tools.emulator import GenieEmulator
 from genie_tools.emulator.faults import Fault
 from genie_tools.graph import GenieNodeState, GenieState, create_genie_node
-from genie_tools.limits import reset_limits
 
 FAST = {"qpm": 100_000, "submit_recovery_seconds": 1.0, "retry_backoff_base": 0.05}
 
 
-@pytest.fixture(autouse=True)
-def _fresh_limits() -> Iterator[None]:
-    reset_limits()
-    yield
-    reset_limits()
+pytestmark = pytest.mark.usefixtures("fresh_limits")
 
 
 def space(emu: GenieEmulator, title: str = "Sales & revenue") -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -21,7 +21,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 
 from genie_tools import AsyncGenieClient, GenieClient, GenieSettings, RateLimitedError
 from genie_tools.emulator import GenieEmulator
-from genie_tools.limits import budget_hint, reset_limits, settings_with_budget_hint
+from genie_tools.limits import budget_hint, settings_with_budget_hint
 from genie_tools.tools import GenieToolkit
 
 MakeEmulator = Callable[..., GenieEmulator]
@@ -29,11 +29,7 @@ QUESTIONS = [f"How many orders were placed in {year}?" for year in range(1992, 1
 CLIENT_LOGGER = "genie_tools.client"
 
 
-@pytest.fixture(autouse=True)
-def _fresh_limits() -> Iterator[None]:
-    reset_limits()
-    yield
-    reset_limits()
+pytestmark = pytest.mark.usefixtures("fresh_limits")
 
 
 def test_client_on_an_emulator_takes_its_budget(make_emulator: MakeEmulator) -> None:

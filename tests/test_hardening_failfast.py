@@ -32,17 +32,12 @@ from genie_tools.auth import AuthSource
 from genie_tools.emulator import EmulatorConfig, GenieEmulator
 from genie_tools.emulator.spaces import default_spaces_path, load_spaces
 from genie_tools.graph import GenieState, create_genie_node
-from genie_tools.limits import reset_limits
 
 NOWHERE = "https://nonexistent.invalid"
 QUESTION = "What was total revenue by year?"
 
 
-@pytest.fixture(autouse=True)
-def _fresh_limits() -> Iterator[None]:
-    reset_limits()
-    yield
-    reset_limits()
+pytestmark = pytest.mark.usefixtures("fresh_limits")
 
 
 @pytest.fixture

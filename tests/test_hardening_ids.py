@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -30,7 +30,6 @@ from genie_tools.emulator import GenieEmulator
 from genie_tools.errors import BadRequestError, ConfigurationError, InvalidIdError
 from genie_tools.graph import GenieState, create_analyst_graph, create_genie_node
 from genie_tools.graph.node import create_genie_subgraph
-from genie_tools.limits import reset_limits
 from genie_tools.models import GenieAnswer, MessageRef
 
 FAST = {"qpm": 100_000, "submit_recovery_seconds": 1.0, "retry_backoff_base": 0.05}
@@ -85,11 +84,7 @@ class Recorder:
         return httpx.AsyncClient(event_hooks={"request": [self.ahook]})
 
 
-@pytest.fixture(autouse=True)
-def _fresh_limits() -> Iterator[None]:
-    reset_limits()
-    yield
-    reset_limits()
+pytestmark = pytest.mark.usefixtures("fresh_limits")
 
 
 @pytest.fixture

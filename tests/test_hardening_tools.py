@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import math
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -27,7 +26,6 @@ from genie_tools.conversations import InMemoryConversationStore
 from genie_tools.emulator import GenieEmulator
 from genie_tools.errors import BadRequestError, ConfigurationError
 from genie_tools.graph import create_analyst_graph, create_genie_node
-from genie_tools.limits import reset_limits
 from genie_tools.models import MessageRef
 from genie_tools.tools import GenieSpace, GenieToolkit
 
@@ -45,11 +43,7 @@ def tool_call(name: str, call_id: str, **args: Any) -> dict[str, Any]:
     return {"type": "tool_call", "id": call_id, "name": name, "args": args}
 
 
-@pytest.fixture(autouse=True)
-def _fresh_limits() -> Iterator[None]:
-    reset_limits()
-    yield
-    reset_limits()
+pytestmark = pytest.mark.usefixtures("fresh_limits")
 
 
 def make_toolkit(emu: GenieEmulator, rec: Recorder, **options: Any) -> GenieToolkit:

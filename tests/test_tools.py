@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,7 +22,6 @@ from genie_tools.conversations import InMemoryConversationStore
 from genie_tools.emulator import GenieEmulator
 from genie_tools.emulator.faults import Fault
 from genie_tools.formatting import approx_tokens
-from genie_tools.limits import reset_limits
 from genie_tools.models import GenieAnswer
 from genie_tools.tools import GenieSpace, GenieToolkit, create_genie_tool
 
@@ -42,11 +40,7 @@ def call(name: str, **args: Any) -> AIMessage:
     return AIMessage(content="", tool_calls=[{"name": name, "args": args, "id": f"c-{id(args)}"}])
 
 
-@pytest.fixture(autouse=True)
-def _fresh_limits() -> Iterator[None]:
-    reset_limits()
-    yield
-    reset_limits()
+pytestmark = pytest.mark.usefixtures("fresh_limits")
 
 
 @pytest.fixture
