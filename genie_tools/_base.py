@@ -86,6 +86,17 @@ class ClientBase:
     def _ref(ref: MessageRef | GenieAnswer) -> MessageRef:
         return check_ref(ref)
 
+    def _question(
+        self, question: object, space_id: str | None, conversation_id: str | None
+    ) -> tuple[str, str, str | None]:
+        """The question (cleaned), its space and conversation, all checked.
+
+        A typed error now, before connecting or sending anything.
+        """
+        space = self._space(space_id)
+        conversation = check_optional_id(conversation_id, kind="conversation")
+        return clean_question(question), space, conversation
+
     # Each operation as a flow; the subclasses only choose the driver.
     def _ask(
         self,
@@ -94,9 +105,7 @@ class ClientBase:
         conversation_id: str | None,
         timeout: float | None,
     ) -> Flow[GenieAnswer]:
-        space = self._space(space_id)
-        conversation = check_optional_id(conversation_id, kind="conversation")
-        question = clean_question(question)  # a typed error now, before connecting
+        question, space, conversation = self._question(question, space_id, conversation_id)
         # Bounded: the timeout also covers connecting (host discovery, authentication).
         return Bounded(
             self._timeout(timeout),
@@ -113,9 +122,7 @@ class ClientBase:
         timeout: float | None,
         not_before: dt.datetime | None = None,
     ) -> Flow[MessageRef]:
-        space = self._space(space_id)
-        conversation = check_optional_id(conversation_id, kind="conversation")
-        question = clean_question(question)  # a typed error now, before connecting
+        question, space, conversation = self._question(question, space_id, conversation_id)
         return Bounded(
             self._timeout(timeout),
             lambda left: flows.submit_flow(

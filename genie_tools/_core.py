@@ -36,6 +36,7 @@ from genie_tools.errors import (
 )
 from genie_tools.limits import HostLimits, limits_for
 from genie_tools.models import MessageRef, ProgressEvent, ProgressKind
+from genie_tools.paths import API, STATEMENTS
 from genie_tools.polling import Deadline, PollSchedule
 from genie_tools.settings import GenieSettings, check_host
 from genie_tools.transport import AsyncTransport, Request, Response, SyncTransport, what_failed
@@ -366,9 +367,10 @@ def log_budget_wait(ctx: Context, wait: float, why: str) -> None:
 
 # Where the client may send credentials: Genie's spaces API and the statement API's
 # result chunks. Segments are what ids.segment() makes: unreserved characters or %XX.
+_SEGMENT = r"[A-Za-z0-9_.~%-]+"
 _ALLOWED_PATHS = (
-    re.compile(r"/api/2\.0/genie/spaces(?:/[A-Za-z0-9_.~%-]+)*"),
-    re.compile(r"/api/2\.0/sql/statements/[A-Za-z0-9_.~%-]+/result/chunks/[0-9]+"),
+    re.compile(re.escape(API) + rf"(?:/{_SEGMENT})*"),
+    re.compile(re.escape(STATEMENTS) + rf"/{_SEGMENT}/result/chunks/[0-9]+"),
 )
 
 

@@ -33,7 +33,14 @@ from genie_tools.models import (
     SpaceInfo,
     Timings,
 )
-from genie_tools.paths import API, attachment_path, message_path, space_path
+from genie_tools.paths import (
+    API,
+    STATEMENTS,
+    attachment_path,
+    chunk_path,
+    message_path,
+    space_path,
+)
 from genie_tools.polling import Deadline, StallDetector
 from genie_tools.settings import check_host
 from genie_tools.submission import submit
@@ -398,7 +405,7 @@ def _chunks(
     return rows
 
 
-_CHUNK_PATH = re.compile(r"/api/2\.0/sql/statements/([^/]+)/result/chunks/(\d+)")
+_CHUNK_PATH = re.compile(re.escape(STATEMENTS) + r"/([^/]+)/result/chunks/(\d+)")
 
 
 def _internal_link(link: object) -> tuple[str, dict[str, str]]:
@@ -410,9 +417,7 @@ def _internal_link(link: object) -> tuple[str, dict[str, str]]:
             "Genie's download named a next chunk outside the statement API; it was not "
             "followed. Download the result again."
         )
-    statement = segment(check_id(found.group(1), kind="statement"))
-    path = f"/api/2.0/sql/statements/{statement}/result/chunks/{found.group(2)}"
-    return path, dict(parse_qsl(parts.query))
+    return chunk_path(found.group(1), int(found.group(2))), dict(parse_qsl(parts.query))
 
 
 def _external_link(link: object) -> str:

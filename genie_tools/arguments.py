@@ -13,12 +13,23 @@ from __future__ import annotations
 
 import math
 import re
+from typing import TYPE_CHECKING
 
 from genie_tools.errors import BadRequestError, ConfigurationError
 from genie_tools.ids import check_id, check_optional_id
 from genie_tools.models import GenieAnswer, MessageRef
 
-__all__ = ["check_batch", "check_ref", "check_timeout", "clean_question", "clean_text"]
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+__all__ = [
+    "check_batch",
+    "check_ref",
+    "check_timeout",
+    "clean_question",
+    "clean_text",
+    "validation_problems",
+]
 
 
 def check_ref(ref: object) -> MessageRef:
@@ -148,3 +159,29 @@ def check_batch(questions: object, concurrency: object) -> list[str]:
             f"concurrency must be a whole number of at least 1, not {concurrency!r}"
         )
     return list(questions)
+
+
+def validation_problems(exc: ValidationError, *, whole: str = "value") -> str:
+    """What pydantic refused, one ``field: why`` per problem, never the values.
+
+    The values may be a model's tool arguments, graph input or credentials: only their
+    place and the reason are said.
+
+    Args:
+        exc: The validation error.
+        whole: The name for a problem with the whole input rather than one field.
+
+    Example:
+        >>> from pydantic import BaseModel, ValidationError
+        >>> class Args(BaseModel):
+        ...     n: int
+        >>> try:
+        ...     Args(n="many")
+        ... except ValidationError as exc:
+        ...     validation_problems(exc)
+        'n: Input should be a valid integer, unable to parse string as an integer'
+    """
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or whole}: {e['msg']}"
+        for e in exc.errors(include_input=False, include_url=False)
+    )

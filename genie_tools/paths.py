@@ -14,9 +14,19 @@ from __future__ import annotations
 from genie_tools.ids import check_id, segment
 from genie_tools.models import MessageRef
 
-__all__ = ["API", "attachment_path", "conversation_path", "message_path", "space_path"]
+__all__ = [
+    "API",
+    "STATEMENTS",
+    "attachment_path",
+    "chunk_path",
+    "conversation_path",
+    "message_path",
+    "space_path",
+]
 
 API = "/api/2.0/genie/spaces"
+STATEMENTS = "/api/2.0/sql/statements"
+"""The SQL Statement Execution API, whose result chunks a full download pages through."""
 
 
 def space_path(space_id: str) -> str:
@@ -63,3 +73,14 @@ def attachment_path(ref: MessageRef) -> str:
     """The REST path of the ref's query attachment (ids checked and encoded)."""
     attachment = segment(check_id(ref.attachment_id, kind="attachment"))
     return f"{message_path(ref)}/attachments/{attachment}"
+
+
+def chunk_path(statement_id: str, chunk_index: int) -> str:
+    """The REST path of a statement's result chunk (the id checked and encoded).
+
+    Example:
+        >>> chunk_path("01ef-0a1b", 2)
+        '/api/2.0/sql/statements/01ef-0a1b/result/chunks/2'
+    """
+    statement = segment(check_id(statement_id, kind="statement"))
+    return f"{STATEMENTS}/{statement}/result/chunks/{int(chunk_index)}"

@@ -39,7 +39,7 @@ from pydantic import (
     model_validator,
 )
 
-from genie_tools.arguments import check_timeout, clean_text
+from genie_tools.arguments import check_timeout, clean_text, validation_problems
 from genie_tools.client import AsyncGenieClient, GenieClient
 from genie_tools.client_pair import ClientPair
 from genie_tools.conversations import ConversationStore, InMemoryConversationStore, thread_id_from
@@ -179,10 +179,7 @@ class GenieToolkit(BaseToolkit):
             super().__init__(**data)
         except ValidationError as exc:
             # one typed error, without echoing the inputs (a workspace holds credentials)
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'toolkit'}: {e['msg']}"
-                for e in exc.errors(include_input=False, include_url=False)
-            )
+            problems = validation_problems(exc, whole="toolkit")
             raise ConfigurationError(f"Invalid GenieToolkit configuration: {problems}") from None
 
     @field_validator("timeout", mode="before")
@@ -677,10 +674,7 @@ class _GenieTool(StructuredTool):
 
 def _invalid_arguments(exc: ValidationError) -> str:
     """A refused tool call as text for the model: each argument and why, never its value."""
-    problems = "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}"
-        for e in exc.errors(include_input=False, include_url=False)
-    )
+    problems = validation_problems(exc, whole="arguments")
     return f"Invalid arguments, nothing was asked: {problems}. Fix them and call again."
 
 

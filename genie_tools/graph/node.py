@@ -37,7 +37,12 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Durability, interrupt
 from pydantic import ValidationError
 
-from genie_tools.arguments import check_timeout, clean_question, clean_text
+from genie_tools.arguments import (
+    check_timeout,
+    clean_question,
+    clean_text,
+    validation_problems,
+)
 from genie_tools.client_pair import ClientPair
 from genie_tools.errors import ConfigurationError, GenieError, InvalidIdError, NotFoundError
 from genie_tools.formatting import DEFAULT_TOKEN_BUDGET, answer_content
@@ -559,12 +564,9 @@ def _checked_ref(raw: object, space_id: str) -> MessageRef:
     try:
         return MessageRef.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-            for e in exc.errors(include_input=False, include_url=False)
-        )
         raise ConfigurationError(
-            f"The Genie state's message in flight is malformed ({problems}); ask again."
+            "The Genie state's message in flight is malformed "
+            f"({validation_problems(exc, whole='ref')}); ask again."
         ) from None
 
 

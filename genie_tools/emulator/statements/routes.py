@@ -60,8 +60,8 @@ class StatementRoutes:
         loop = asyncio.get_running_loop()
         # Off the event loop (it parses the SQL), and not on the statements' own pool,
         # which long queries may fill.
-        await loop.run_in_executor(None, store.authorize, spec, request[PRINCIPAL])
-        stmt = store.create(spec, request[PRINCIPAL])
+        compiled = await loop.run_in_executor(None, store.authorize, spec, request[PRINCIPAL])
+        stmt = store.create(spec, request[PRINCIPAL], compiled)
         if spec.wait_seconds == 0:
             # Asynchronous mode answers PENDING at once, as Databricks does.
             body = pending_statement(stmt.id, "PENDING")

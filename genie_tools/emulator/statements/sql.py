@@ -299,11 +299,7 @@ def _qualify_tables(
         table.set("catalog", exp.to_identifier(index.names.internal(qualified[0])))
         table.set("db", exp.to_identifier(qualified[1]))
     # Columns written catalog.schema.table.column name the catalog too.
-    for column in tree.find_all(exp.Column):
-        written_catalog = column.args.get("catalog")
-        if isinstance(written_catalog, exp.Identifier):
-            internal = index.names.internal(written_catalog.name)
-            column.set("catalog", exp.to_identifier(internal))
+    index.names.rewrite(tree)
     return read
 
 

@@ -56,6 +56,8 @@ class Statement:
     finished: float | None = None
     connection: Any = field(default=None, repr=False)
     """The DuckDB connection while the statement runs (what a cancel interrupts)."""
+    compiled: Compiled | None = field(default=None, repr=False)
+    """The SQL as compiled when the statement was authorized (``None``: compile on run)."""
 
     @property
     def chunk_count(self) -> int:
@@ -99,8 +101,13 @@ class StatementStore:
         self._index: CatalogIndex | None = None
 
     # lifecycle ---------------------------------------------------------
-    def create(self, request: Request, principal: str) -> Statement:
-        """Register a statement as ``PENDING`` (run it with :meth:`run`)."""
+    def create(
+        self, request: Request, principal: str, compiled: Compiled | None = None
+    ) -> Statement:
+        """Register a statement as ``PENDING`` (run it with :meth:`run`).
+
+        ``compiled`` is what :meth:`authorize` compiled, so the SQL is parsed once.
+        """
         now = self.service.clock()
         with self.service.lock:
             statement_id = self.service.new_statement_id()
@@ -114,6 +121,7 @@ class StatementStore:
                 else self.external_chunk_rows
             ),
             created=now,
+            compiled=compiled,
         )
         with self.lock:
             self._forget_old(now)
@@ -196,12 +204,15 @@ class StatementStore:
             self._index = CatalogIndex.load(cursor, self.service.db.names)
         return self._index
 
-    def authorize(self, request: Request, principal: str) -> None:
+    def authorize(self, request: Request, principal: str) -> Compiled | None:
         """Refuse (403) a statement reading tables outside the principal's Genie spaces.
 
         The emulator's warehouse serves what the principal's spaces declare: the tables
         of every space it may run (``CAN_RUN`` or more). SQL that does not compile is let
         through here; it ends ``FAILED`` when it runs, as on Databricks.
+
+        Returns:
+            The compiled statement, for :meth:`create` (``None`` if it does not compile).
 
         Raises:
             ApiError: 403 ``PERMISSION_DENIED`` naming the tables, or saying that the
@@ -225,7 +236,7 @@ class StatementStore:
                 index=self.index(self.service.db.cursor()),
             )
         except StatementFailure:
-            return
+            return None  # compiled again when it runs, which records the failure
         denied = sorted(compiled.tables - allowed)
         if denied:
             names = ", ".join(".".join(t) for t in denied)
@@ -236,6 +247,7 @@ class StatementStore:
                 "only the tables of the Genie spaces the user can run. Ask the owner of a space "
                 "that declares it for CAN_RUN.",
             )
+        return compiled
 
     def run(self, stmt: Statement) -> None:
         """Execute ``stmt`` on its own DuckDB connection and record the outcome."""
@@ -251,7 +263,7 @@ class StatementStore:
         interrupted = False
         try:
             # The warehouse's time zone is UTC, set once before its configuration was locked.
-            compiled = compile_statement(
+            compiled = stmt.compiled or compile_statement(
                 stmt.request.statement,
                 catalog=stmt.request.catalog,
                 schema=stmt.request.schema,
